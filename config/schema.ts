@@ -1,0 +1,335 @@
+// The config schema: one YAML file validated into typed config. Every object is strict, so
+// an unknown key is an error; config/loader.ts maps each zod issue back to its YAML line.
+// docs/config.md documents every key declared here; keep them in step.
+import { z } from 'zod';
+import ipaddr from 'ipaddr.js';
+
+// ---------- scalar types ----------
+
+const UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+/** `250ms`, `30s`, `5m`, `8h`, `7d`, or a number of ms. Output: ms. */
+export const duration = z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return v;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/.exec(v);
+  if (!m) {
+    ctx.addIssue({ code: 'custom', message: `invalid duration "${v}" (use e.g. 250ms, 30s, 5m, 8h, 7d)` });
+    return z.NEVER;
+  }
+  return Math.round(Number(m[1]) * UNITS_MS[m[2]!]!);
+});
+
+const UNITS_B: Record<string, number> = { b: 1, kb: 1024, kib: 1024, mb: 1024 ** 2, mib: 1024 ** 2, gb: 1024 ** 3, gib: 1024 ** 3 };
+/** `16KB`, `700MB`, `1GB`, or a number of bytes. Output: bytes. */
+export const byteSize = z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return v;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b|b)\s*$/i.exec(v);
+  if (!m) {
+    ctx.addIssue({ code: 'custom', message: `invalid size "${v}" (use e.g. 512, 16KB, 700MB, 1GB)` });
+    return z.NEVER;
+  }
+  return Math.round(Number(m[1]) * UNITS_B[m[2]!.toLowerCase()]!);
+});
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+const HOSTNAME_RE = /^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
+
+/** `127.0.0.1:8080`, `[::1]:8080`, `localhost:0`. Port 0 = any free port (tests). */
+export const listenAddress = z.string().transform((v, ctx): ListenAddress => {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]]+)):(\d{1,5})$/.exec(v.trim());
+  const port = m ? Number(m[3]) : NaN;
+  const host = m ? (m[1] ?? m[2])! : '';
+  const hostOk = m && (m[1] ? ipaddr.IPv6.isValid(host) : ipaddr.IPv4.isValidFourPartDecimal(host) || (!/^[\d.]+$/.test(host) && HOSTNAME_RE.test(host)));
+  if (!m || !hostOk || !(port >= 0 && port <= 65535)) {
+    ctx.addIssue({ code: 'custom', message: `invalid listen address "${v}" (use HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080)` });
+    return z.NEVER;
+  }
+  return { host, port };
+});
+
+/** `10.0.0.0/8`, `192.168.1.5` (= /32), `::1`, `fd00::/8`. Kept as text; validated here. */
+export const cidr = z.string().superRefine((v, ctx) => {
+  try {
+    if (v.includes('/')) ipaddr.parseCIDR(v);
+    else if (!ipaddr.isValid(v)) throw new Error('bad');
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `invalid IP address or CIDR "${v}"` });
+  }
+});
+
+export const httpUrl = z.string().superRefine((v, ctx) => {
+  let u: URL | undefined;
+  try {
+    u = new URL(v);
+  } catch {
+    /* reported below */
+  }
+  if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || !u.hostname) {
+    ctx.addIssue({ code: 'custom', message: `invalid URL "${v}" (must be http:// or https:// with a host)` });
+  } else if (u.username || u.password) {
+    ctx.addIssue({ code: 'custom', message: 'credentials in upstream URLs are not allowed (use the route identity settings)' });
+  }
+});
+
+const nonEmpty = z.string().min(1);
+const name = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'use 1-64 letters, digits, _ . -');
+
+export const tlsSchema = z.strictObject({
+  cert: nonEmpty,
+  key: nonEmpty,
+  /** Optional passphrase file for the key. */
+  passphrase_file: nonEmpty.optional(),
+});
+
+// ---------- HTTP front end ----------
+
+const identityHeader = z.strictObject({
+  /** Response header the upstream sets with the login (removed before the client sees it). */
+  login: z.string().default('x-sessiongate-user'),
+  name: z.string().optional(),
+  email: z.string().optional(),
+  client: z.string().optional(),
+  type: z.string().optional(),
+});
+
+const jwtSchema = z
+  .strictObject({
+    /** Where the token is: `bearer` (Authorization header) or `cookie:NAME`. */
+    from: z.string().regex(/^(bearer|cookie:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$/, 'use "bearer" or "cookie:NAME"').default('bearer'),
+    /** false: claims are used but the record marks the identity unverified. */
+    verify: z.boolean().default(true),
+    /** HMAC secret file (HS256/384/512). */
+    secret_file: nonEmpty.optional(),
+    /** PEM public key file (RS*, PS*, ES*, EdDSA). */
+    public_key_file: nonEmpty.optional(),
+    /** JWKS JSON file (keys chosen by `kid`). */
+    jwks_file: nonEmpty.optional(),
+    algorithms: z.array(z.enum(['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'])).optional(),
+    issuer: z.string().optional(),
+    audience: z.string().optional(),
+    clock_skew: duration.default(30_000),
+    claims: z
+      .strictObject({
+        login: z.string().default('sub'),
+        name: z.string().default('name'),
+        email: z.string().default('email'),
+        client: z.string().default('org'),
+        type: z.string().default('role'),
+      })
+      .prefault({}),
+  })
+  .superRefine((j, ctx) => {
+    const n = [j.secret_file, j.public_key_file, j.jwks_file].filter(Boolean).length;
+    if (j.verify && n !== 1) ctx.addIssue({ code: 'custom', message: 'set exactly one of secret_file, public_key_file, jwks_file (or verify: false)' });
+  });
+
+const formSchema = z.strictObject({
+  /** Path of the login form's POST. */
+  path: nonEmpty.default('/login'),
+  /** Form field holding the login name (urlencoded, multipart or JSON body). */
+  field: nonEmpty.default('username'),
+  /** Largest login body the gateway reads to find the field. */
+  max_body: byteSize.default(64 * 1024),
+});
+
+const identitySchema = z.strictObject({
+  header: identityHeader.optional(),
+  jwt: jwtSchema.optional(),
+  /** Take the login from HTTP Basic auth (the password is never stored). */
+  basic: z.boolean().default(false),
+  form: formSchema.optional(),
+});
+
+const routeSchema = z.strictObject({
+  name,
+  match: z
+    .strictObject({
+      /** Host header to match (exact, or `*.example.com`). */
+      host: z.string().optional(),
+      path_prefix: z.string().startsWith('/').default('/'),
+    })
+    .prefault({}),
+  upstream: httpUrl,
+  realm: name.default('client'),
+  /** Send the client's Host header upstream instead of the upstream's own. */
+  preserve_host: z.boolean().default(false),
+  /** Panel session key: a cookie name and/or the bearer token. Stored only as a hash. */
+  session: z
+    .strictObject({
+      cookie: z.string().optional(),
+      bearer: z.boolean().default(true),
+    })
+    .prefault({}),
+  /** WEB vs API. A request is API when any rule matches. */
+  api: z
+    .strictObject({
+      path_prefixes: z.array(z.string().startsWith('/')).default(['/api/']),
+      bearer: z.boolean().default(true),
+      accept_json: z.boolean().default(true),
+    })
+    .prefault({}),
+  /** Paths that are login / logout actions (exact or prefix with trailing *). */
+  actions: z
+    .strictObject({
+      login: z.array(z.string().startsWith('/')).default(['/login', '/api/login']),
+      logout: z.array(z.string().startsWith('/')).default(['/logout', '/api/logout']),
+    })
+    .prefault({}),
+  identity: identitySchema.prefault({}),
+  /** Upstream timeouts: waiting for response headers (504 after), and idle body. */
+  timeouts: z
+    .strictObject({
+      connect: duration.default(5_000),
+      headers: duration.default(60_000),
+      body: duration.default(300_000),
+    })
+    .prefault({}),
+  /** Max upstream connections in the undici Pool. */
+  connections: z.number().int().positive().max(10_000).default(128),
+});
+
+const httpListenerSchema = z
+  .strictObject({
+    name,
+    listen: listenAddress,
+    /** `uws` (uWebSockets.js, default) or `node` (node:http). */
+    engine: z.enum(['uws', 'node']).default('uws'),
+    tls: tlsSchema.optional(),
+    trusted_proxies: z.array(cidr).default([]),
+    /** Query parameters whose values are replaced by `[REDACTED]` in stored URLs. */
+    redact_query: z.array(z.string()).default(['token', 'access_token', 'password', 'passwd', 'secret', 'api_key', 'apikey', 'key', 'signature', 'sig', 'code']),
+    /** A panel session with no request for this long leaves the live list. */
+    idle_timeout: duration.default(30 * 60_000),
+    limits: z
+      .strictObject({
+        max_header_bytes: byteSize.default(16 * 1024),
+        max_url_bytes: byteSize.default(8 * 1024),
+        max_headers: z.number().int().positive().default(100),
+        /** Time allowed for the whole request head (slowloris). */
+        header_timeout: duration.default(10_000),
+        /** 0 = no limit. */
+        max_body_bytes: byteSize.default(0),
+      })
+      .prefault({}),
+    routes: z.array(routeSchema).min(1),
+  })
+  .superRefine((l, ctx) => {
+    const seen = new Set<string>();
+    l.routes.forEach((r, i) => {
+      if (seen.has(r.name)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'name'], message: `duplicate route name "${r.name}"` });
+      seen.add(r.name);
+    });
+  });
+
+// ---------- the rest ----------
+
+const viewerSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  listen: listenAddress.default({ host: '127.0.0.1', port: 8080 }),
+  tls: tlsSchema.optional(),
+  cookie_name: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/).default('sg_viewer'),
+  session_ttl: duration.default(8 * 3_600_000),
+  /** Recordings larger than this are offered as a download instead of replayed (seed 003). */
+  replay_max_bytes: byteSize.default(700 * 1024 * 1024),
+  trusted_proxies: z.array(cidr).default([]),
+  login_rate_limit: z
+    .strictObject({
+      max_attempts: z.number().int().positive().default(5),
+      window: duration.default(15 * 60_000),
+    })
+    .prefault({}),
+});
+
+const auditSchema = z.strictObject({
+  mode: z.enum(['best_effort', 'strict']).default('best_effort'),
+  /** Batches are committed at least this often. At most 100ms (DESIGN). */
+  flush_interval: duration.pipe(z.number().min(1).max(100, 'must be at most 100ms')).default(50),
+  queue_max: z.number().int().min(100).max(10_000_000).default(100_000),
+  batch_max: z.number().int().min(1).max(100_000).default(10_000),
+  /** LMDB map size upper bound. */
+  max_store_size: byteSize.default(64 * 1024 ** 3),
+  /** HMAC key for the integrity chain; must be outside data_dir. */
+  key_file: nonEmpty.optional(),
+});
+
+const retentionSchema = z.strictObject({
+  requests: duration.optional(),
+  sessions: duration.optional(),
+  activity: duration.optional(),
+  recordings: duration.optional(),
+});
+
+const exportSchema = z.strictObject({
+  encryption: z.enum(['off', 'optional', 'required']).default('off'),
+});
+
+const backupSchema = z.strictObject({
+  dir: nonEmpty.optional(),
+  interval: duration.optional(),
+  keep: z.number().int().positive().default(7),
+});
+
+const directoryEntry = z.strictObject({
+  login: nonEmpty,
+  /** Limit the entry to one realm; absent = any realm. */
+  realm: z.string().optional(),
+  name: z.string().optional(),
+  email: z.string().optional(),
+  client: z.string().optional(),
+  type: z.string().optional(),
+});
+
+const bootstrapUser = z.strictObject({
+  name,
+  email: z.string().optional(),
+  role: z.enum(['admin', 'auditor', 'security']).optional(),
+  /** File holding the initial password; without it the CLI must set one. */
+  password_file: nonEmpty.optional(),
+  panel_identities: z.array(z.string()).default([]),
+});
+
+const notYet = (issue: string) =>
+  z.unknown().superRefine((_v, ctx) => ctx.addIssue({ code: 'custom', message: `this section is not implemented in this version yet (${issue})` }));
+
+export const configSchema = z
+  .strictObject({
+    data_dir: nonEmpty.default('./data'),
+    log: z
+      .strictObject({
+        level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+        /** Log file; absent = stdout. */
+        file: nonEmpty.optional(),
+      })
+      .prefault({}),
+    viewer: viewerSchema.prefault({}),
+    audit: auditSchema.prefault({}),
+    http: z.array(httpListenerSchema).default([]),
+    ssh: notYet('SSH gateway').optional(),
+    ftp: notYet('FTP gateway').optional(),
+    retention: retentionSchema.prefault({}),
+    export: exportSchema.prefault({}),
+    backup: backupSchema.prefault({}),
+    directory: z.array(directoryEntry).default([]),
+    users: z.array(bootstrapUser).default([]),
+    /** Demo mode: prints generated viewer credentials at start. */
+    demo: z.boolean().default(false),
+  })
+  .superRefine((c, ctx) => {
+    const seen = new Map<string, string>();
+    c.http.forEach((l, i) => {
+      if (seen.has(l.name)) ctx.addIssue({ code: 'custom', path: ['http', i, 'name'], message: `duplicate listener name "${l.name}"` });
+      seen.set(l.name, l.name);
+    });
+  });
+
+export type Config = z.output<typeof configSchema>;
+export type HttpListenerConfig = Config['http'][number];
+export type RouteConfig = HttpListenerConfig['routes'][number];
+export type JwtConfig = NonNullable<RouteConfig['identity']['jwt']>;
+export type ViewerConfig = Config['viewer'];
+export type AuditConfig = Config['audit'];
+export type DirectoryEntry = Config['directory'][number];
+export type TlsConfig = z.output<typeof tlsSchema>;
