@@ -244,6 +244,8 @@ const viewerSchema = z.strictObject({
 });
 
 const auditSchema = z.strictObject({
+  /** false turns HTTP request recording off: for benchmarks (recording overhead) only. */
+  enabled: z.boolean().default(true),
   mode: z.enum(['best_effort', 'strict']).default('best_effort'),
   /** Batches are committed at least this often. At most 100ms (DESIGN). */
   flush_interval: duration.pipe(z.number().min(1).max(100, 'must be at most 100ms')).default(50),
@@ -314,8 +316,15 @@ export const configSchema = z
     backup: backupSchema.prefault({}),
     directory: z.array(directoryEntry).default([]),
     users: z.array(bootstrapUser).default([]),
-    /** Demo mode: prints generated viewer credentials at start. */
-    demo: z.boolean().default(false),
+    /** Demo only (config/demo.yaml): run the bundled demo panel and print generated viewer credentials. */
+    demo: z
+      .strictObject({
+        /** Where the bundled demo panel (demo/panel) listens; routes point their upstream here. */
+        panel_listen: listenAddress,
+        /** Create a demo admin viewer user with a generated password and print it. */
+        print_credentials: z.boolean().default(true),
+      })
+      .optional(),
   })
   .superRefine((c, ctx) => {
     const seen = new Map<string, string>();
