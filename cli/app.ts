@@ -1,0 +1,180 @@
+// The composition root: builds every component from a validated config and owns their
+// lifecycle. `sessiongate start` and the end-to-end tests both use startGateway().
+import { mkdirSync, readFileSync, writeFileSync, existsSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import pino from 'pino';
+import type { Config } from '../config/schema.js';
+import type { Clock, Logger } from '../gateway/core/runtime.js';
+import { systemClock } from '../gateway/core/runtime.js';
+import { SessionRegistry } from '../gateway/core/registry.js';
+import { AccessControl, type KvDb } from '../gateway/core/access.js';
+import { Metrics } from '../gateway/core/metrics.js';
+import type { Frontend } from '../gateway/core/frontend.js';
+import { UserStore } from '../gateway/core/users.js';
+import { SgError } from '../gateway/core/errors.js';
+import { createHttpFrontend } from '../gateway/http/index.js';
+import { Directory } from '../gateway/http/analysis/directory.js';
+import { Recorder } from '../recorder/index.js';
+import type { Emitter } from '../recorder/emitter.js';
+import type { EventInput, SgEvent } from '../recorder/events.js';
+import { createViewer } from '../viewer/server/index.js';
+
+export interface Gateway {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly recorder: Recorder;
+  readonly registry: SessionRegistry;
+  readonly access: AccessControl;
+  readonly users: UserStore;
+  readonly metrics: Metrics;
+  readonly frontends: Frontend[];
+  readonly viewer: ReturnType<typeof createViewer> | undefined;
+  /** Base URL of each HTTP listener by name, and of the viewer. */
+  urls(): { http: Record<string, string>; viewer?: string };
+  /** Graceful stop: listeners first, then in-flight work up to graceMs, then the recorder flushes. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export interface StartOptions {
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export function createLogger(cfg: Config['log']): Logger {
+  return pino(
+    { level: cfg.level, base: { app: 'sessiongate' }, redact: { paths: ['*.password', '*.cookie', '*.authorization', '*.token'], censor: '[REDACTED]' } },
+    cfg.file ? pino.destination({ dest: cfg.file, mkdir: true, sync: false }) : pino.destination({ dest: 1, sync: false }),
+  );
+}
+
+/** The key that hashes panel session keys: random per installation, kept in data_dir, 0600. */
+function sessionKeySecret(dataDir: string): Buffer {
+  const dir = join(dataDir, 'secrets');
+  const file = join(dir, 'session-key');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (!existsSync(file)) writeFileSync(file, randomBytes(32), { mode: 0o600, flag: 'wx' });
+  chmodSync(file, 0o600);
+  return readFileSync(file);
+}
+
+/** When recording is off (benchmarks only): accepts and discards, but stays honest about it. */
+class NullEmitter implements Emitter {
+  readonly mode = 'best_effort' as const;
+  emit(): SgEvent | undefined {
+    return undefined;
+  }
+  async emitDurable(e: EventInput): Promise<SgEvent> {
+    return { ...e, id: '', ts: 0 } as SgEvent;
+  }
+  writable(): boolean {
+    return true;
+  }
+}
+
+export async function startGateway(config: Config, opts: StartOptions = {}): Promise<Gateway> {
+  const clock = opts.clock ?? systemClock;
+  const logger = opts.logger ?? createLogger(config.log);
+  mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
+  const metrics = new Metrics();
+  const recorder = await Recorder.open({
+    dataDir: config.data_dir,
+    audit: config.audit,
+    clock,
+    logger: logger.child({ component: 'recorder' }),
+    observer: {
+      queueDepth: (n) => metrics.recorderQueueDepth.set(n),
+      flushed: (byType, ms) => {
+        metrics.flushLatency.observe(ms / 1000);
+        for (const [type, n] of Object.entries(byType)) metrics.eventsStored.inc({ type }, n);
+      },
+      lost: (n, reason) => metrics.eventsLost.inc({ reason }, n),
+      gap: () => metrics.gaps.inc(),
+    },
+  });
+  const frontends: Frontend[] = [];
+  let viewer: ReturnType<typeof createViewer> | undefined;
+  const emitter: Emitter = config.audit.enabled ? recorder : new NullEmitter();
+  const registry = new SessionRegistry({ clock, emitter: recorder });
+  const access = new AccessControl({ clock, db: recorder.store.openDb('access') as unknown as KvDb });
+  const users = new UserStore(recorder.store.openDb('users') as unknown as KvDb, { clock });
+  const directory = new Directory(config.directory);
+  const secret = sessionKeySecret(config.data_dir);
+
+  const closeAll = async (graceMs: number) => {
+    await Promise.allSettled(frontends.map((f) => f.close(graceMs)));
+    await viewer?.close().catch(() => undefined);
+    await recorder.close();
+  };
+
+  try {
+    for (const l of config.http) {
+      const f = createHttpFrontend(l, {
+        clock,
+        logger: logger.child({ component: 'http', listener: l.name }),
+        emitter,
+        registry,
+        access,
+        directory,
+        metrics,
+        viewerCookieName: config.viewer.cookie_name,
+        sessionKeySecret: secret,
+      });
+      frontends.push(f);
+      await f.start();
+    }
+    if (config.viewer.enabled) {
+      viewer = createViewer(config.viewer, {
+        clock,
+        logger: logger.child({ component: 'viewer' }),
+        store: recorder.store,
+        emitter: recorder,
+        users,
+        registry,
+        access,
+        metrics,
+        health: () => {
+          const s = recorder.stats();
+          return { ok: s.writable, details: { recorder: s, live_sessions: registry.size() } };
+        },
+        sessionsDb: recorder.store.openDb('viewer_sessions') as unknown as KvDb,
+      });
+      await viewer.start();
+    }
+  } catch (e) {
+    // Never leave a half-started gateway behind.
+    await closeAll(0).catch(() => undefined);
+    throw e instanceof SgError ? e : new SgError('SG_ERR_LISTEN', `could not start: ${(e as Error).message}`, { cause: e });
+  }
+
+  recorder.emit({ type: 'activity', initiator: 'system', action: 'start', description: 'gateway started', details: { listeners: config.http.map((l) => l.name) } });
+
+  let closing: Promise<void> | undefined;
+  return {
+    config,
+    logger,
+    recorder,
+    registry,
+    access,
+    users,
+    metrics,
+    frontends,
+    viewer,
+    urls() {
+      const http: Record<string, string> = {};
+      for (const f of frontends) {
+        const a = f.addresses()[0];
+        if (a) http[f.name] = `${a.tls ? 'https' : 'http'}://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
+      }
+      const va = viewer?.address();
+      return { http, viewer: va ? `${va.tls ? 'https' : 'http'}://${va.host.includes(':') ? `[${va.host}]` : va.host}:${va.port}` : undefined };
+    },
+    close(graceMs = 5000) {
+      closing ??= (async () => {
+        recorder.emit({ type: 'activity', initiator: 'system', action: 'stop', description: 'gateway stopping' });
+        await closeAll(graceMs);
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,66 @@
+// `sessiongate start [--config FILE]`: load and fully validate the config (a broken file never
+// starts a half-configured gateway), start everything, print where it listens, and stop
+// gracefully on SIGTERM/SIGINT so that every queued record is flushed.
+import { loadConfig } from '../../config/loader.js';
+import { startGateway, createLogger } from '../app.js';
+import { generatePassword } from '../../gateway/core/users.js';
+import { parseArgs, type CliIo } from '../io.js';
+
+export async function run(argv: string[], io: CliIo): Promise<number> {
+  const { flags } = parseArgs(argv);
+  const file = typeof flags.config === 'string' ? flags.config : 'config/demo.yaml';
+  const { config } = await loadConfig(file);
+  const logger = createLogger(config.log);
+
+  let demoPanel: { port: number; close(): Promise<void> } | undefined;
+  if (config.demo) {
+    const { startDemoPanel } = await import('../../demo/panel/index.js');
+    demoPanel = await startDemoPanel({ host: config.demo.panel_listen.host, port: config.demo.panel_listen.port, logger: logger.child({ component: 'demo-panel' }) });
+  }
+
+  const gw = await startGateway(config, { logger });
+  const urls = gw.urls();
+  const lines = ['', 'Sessiongate is running.'];
+  for (const [name, url] of Object.entries(urls.http)) lines.push(`  panel listener "${name}": ${url}/`);
+  if (urls.viewer) lines.push(`  viewer and API:          ${urls.viewer}/  (metrics: ${urls.viewer}/metrics)`);
+  if (config.demo && config.demo.print_credentials) {
+    // The demo's viewer admin gets a fresh generated password on every start: no default password exists.
+    const password = generatePassword();
+    const name = 'demo-admin';
+    if (gw.users.get(name)) await gw.users.setPassword(name, password);
+    else await gw.users.add({ name, role: 'admin', email: 'demo-admin@localhost', password, panel_identities: ['puq'] });
+    lines.push('', `  demo viewer sign-in: ${name} / ${password}   (generated now; changes on every demo start)`);
+    lines.push(`  search from the terminal: npm run sessiongate -- search --config ${file}`);
+  }
+  lines.push('', 'Stop with Ctrl-C (SIGINT) or SIGTERM: queued records are flushed before exit.', '');
+  io.stdout.write(lines.join('\n') + '\n');
+  logger.info({ urls }, 'started');
+
+  return await new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: exiting now');
+        process.exit(1);
+      }
+      stopping = true;
+      logger.info({ signal }, 'stopping');
+      void gw
+        .close()
+        .then(() => demoPanel?.close())
+        .then(
+          () => {
+            logger.info('stopped');
+            logger.flush?.();
+            resolve(0);
+          },
+          (e: unknown) => {
+            logger.error({ err: e }, 'error while stopping');
+            resolve(1);
+          },
+        );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
