@@ -52,12 +52,16 @@ export const listenAddress = z.string().transform((v, ctx): ListenAddress => {
 
 /** `10.0.0.0/8`, `192.168.1.5` (= /32), `::1`, `fd00::/8`. Kept as text; validated here. */
 export const cidr = z.string().superRefine((v, ctx) => {
+  // ipaddr.js also reads legacy IPv4 forms ("010.0.0.1" is octal 8.0.0.1, "10.1/16" is 10.0.0.1/16):
+  // only dotted-quad decimal is accepted, so an allowlist means what it says.
+  const [addr = '', bits, extra] = v.split('/');
+  let ok = extra === undefined && (ipaddr.IPv4.isValidFourPartDecimal(addr) || (addr.includes(':') && ipaddr.IPv6.isValid(addr)));
   try {
-    if (v.includes('/')) ipaddr.parseCIDR(v);
-    else if (!ipaddr.isValid(v)) throw new Error('bad');
+    if (ok && bits !== undefined) ok = /^\d{1,3}$/.test(bits) && !!ipaddr.parseCIDR(v);
   } catch {
-    ctx.addIssue({ code: 'custom', message: `invalid IP address or CIDR "${v}"` });
+    ok = false;
   }
+  if (!ok) ctx.addIssue({ code: 'custom', message: `invalid IP address or CIDR "${v}"` });
 });
 
 export const httpUrl = z.string().superRefine((v, ctx) => {

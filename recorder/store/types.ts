@@ -9,6 +9,9 @@ export interface Page<T> {
   /** Count of all matches when cheap; otherwise an estimate flagged by total_estimated. */
   total?: number;
   total_estimated?: boolean;
+  /** The scan stopped at its work budget before the page was known to be complete: `next_cursor`
+   * continues from the last row examined (the page may hold fewer than `limit` items, even none). */
+  partial?: boolean;
 }
 
 export interface RequestQuery {

@@ -1,0 +1,315 @@
+// `npm run bench -- http`: Sessiongate's HTTP data path side by side with its anchors in ONE run,
+// against the same nginx origin (1 KB body), with wrk on loopback: direct, nginx proxy,
+// http-proxy, Sessiongate with recording off and on (and the node:http engine). Each target gets
+// a warm-up, the set runs twice interleaved and the better run counts; then Sessiongate (recording
+// on) runs at c200 for its peak RSS. The stored event count is read back to prove recording happened.
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { parseArgs } from '../cli/io.js';
+import { ProcessSet, type Child } from './lib/procs.js';
+import { HOST, freePort, waitForBody } from './lib/net.js';
+import { ORIGIN_BODY, originConf, proxyConf, startNginx } from './lib/nginx.js';
+import { countStoredRequests, memoryOf, startGateway, type GatewayTarget } from './lib/sessiongate.js';
+import { runWrk, errorCount, type WrkResult } from './lib/wrk.js';
+import { formatBars, formatTable, judgeBars, summarize, type Measured, type RssMeasure } from './lib/report.js';
+
+export const TARGETS = ['direct', 'nginx', 'http-proxy', 'sessiongate-off', 'sessiongate-on', 'sessiongate-node'] as const;
+export type TargetName = (typeof TARGETS)[number];
+
+export interface HttpBenchOptions {
+  duration: number;
+  connections: number;
+  warmup: number;
+  rounds: number;
+  rssConnections: number;
+  targets: TargetName[];
+  keep: boolean;
+  strict: boolean;
+  outDir: string;
+}
+
+/** The repository root, whether this runs compiled (dist/bench) or from source (bench/). */
+function findRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
+
+const ROOT = findRoot();
+// Child processes always run the compiled code.
+const CLI = join(ROOT, 'dist', 'cli', 'sessiongate.js');
+const HTTP_PROXY_SERVER = join(ROOT, 'dist', 'bench', 'http-proxy-server.js');
+
+const USAGE = `usage: npm run bench -- http [options]
+
+  --duration S         seconds per measured run (default 10)
+  --connections N      wrk connections for the comparison (default 50)
+  --warmup S           warm-up seconds before each run (default 2)
+  --rounds N           interleaved rounds; the better run of each target counts (default 2)
+  --rss-connections N  connections for the peak-RSS run of sessiongate-on (default 200; 0 = skip)
+  --targets LIST       comma-separated subset of: ${TARGETS.join(', ')}
+  --keep               keep the temp dir (configs, logs, data) for inspection
+  --strict             exit 3 when a first bar of DESIGN.md fails
+  --out DIR            where the JSON result goes (default bench/results)
+`;
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+function intFlag(v: string | true | undefined, name: string, def: number, min: number, max: number): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (v === true || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}`);
+  return n;
+}
+
+export function parseOptions(argv: string[]): HttpBenchOptions {
+  const { flags, positionals } = parseArgs(argv, ['keep', 'strict', 'help']);
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const known = new Set(['duration', 'connections', 'warmup', 'rounds', 'rss-connections', 'targets', 'keep', 'strict', 'out', 'help']);
+  for (const k of Object.keys(flags)) if (!known.has(k)) throw new UsageError(`unknown option --${k}`);
+  if (flags.help) throw new UsageError('');
+  let targets: TargetName[] = [...TARGETS];
+  if (flags.targets !== undefined) {
+    if (flags.targets === true) throw new UsageError('--targets needs a list');
+    targets = flags.targets.split(',').map((s) => s.trim()).filter(Boolean) as TargetName[];
+    const bad = targets.find((t) => !TARGETS.includes(t));
+    if (bad || targets.length === 0) throw new UsageError(`unknown target "${bad ?? ''}" (use ${TARGETS.join(', ')})`);
+  }
+  if (flags.out === true) throw new UsageError('--out needs a directory');
+  return {
+    duration: intFlag(flags.duration, 'duration', 10, 1, 600),
+    connections: intFlag(flags.connections, 'connections', 50, 1, 10_000),
+    warmup: intFlag(flags.warmup, 'warmup', 2, 0, 60),
+    rounds: intFlag(flags.rounds, 'rounds', 2, 1, 10),
+    rssConnections: intFlag(flags['rss-connections'], 'rss-connections', 200, 0, 10_000),
+    targets: TARGETS.filter((t) => targets.includes(t)),
+    keep: flags.keep === true,
+    strict: flags.strict === true,
+    outDir: typeof flags.out === 'string' ? flags.out : join(ROOT, 'bench', 'results'),
+  };
+}
+
+interface Target {
+  name: TargetName;
+  url: string;
+  child?: Child;
+  gateway?: GatewayTarget;
+  /** Requests wrk completed against this process, and the most that may have been in flight
+   *  when a run ended (wrk does not count those; the gateway may still record them). */
+  completed: number;
+  inFlight: number;
+}
+
+export interface RecordingCheck {
+  target: string;
+  stored: number;
+  completed: number;
+  /** Most requests wrk may have had in flight when its runs ended, plus readiness checks. */
+  slack: number;
+  ok: boolean;
+}
+
+export interface BenchIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+/** First line a tool prints about its version (nginx -v writes to stderr, wrk -v exits 1). */
+function versionOf(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 5_000 });
+  return ((r.stdout || '') + (r.stderr || '')).trim().split('\n')[0] || 'unknown';
+}
+
+function preflight(o: HttpBenchOptions): void {
+  const missing: string[] = [];
+  for (const tool of ['wrk', 'nginx']) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+    } catch {
+      missing.push(tool);
+    }
+  }
+  if (missing.length) throw new Error(`${missing.join(' and ')} not found: apt-get install ${missing.map((m) => (m === 'nginx' ? 'nginx-light' : m)).join(' ')}`);
+  if (o.targets.some((t) => t.startsWith('sessiongate')) && !existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npm run build)`);
+  if (o.targets.includes('http-proxy') && !existsSync(HTTP_PROXY_SERVER)) throw new Error(`${HTTP_PROXY_SERVER} is missing: build first (npm run build)`);
+}
+
+function checkRecording(t: Target, stored: number): RecordingCheck {
+  const check = { target: t.name, stored, completed: t.completed, slack: t.inFlight };
+  return { ...check, ok: stored >= t.completed && stored <= t.completed + t.inFlight };
+}
+
+export async function run(argv: string[], io: BenchIo = process): Promise<number> {
+  let o: HttpBenchOptions;
+  try {
+    o = parseOptions(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    (e.message ? io.stderr : io.stdout).write((e.message ? `bench http: ${e.message}\n\n` : '') + USAGE);
+    return e.message ? 2 : 0;
+  }
+  preflight(o);
+  const say = (line: string) => void io.stdout.write(line + '\n');
+
+  const tmp = mkdtempSync(join(tmpdir(), 'sg-bench-'));
+  mkdirSync(join(tmp, 'logs'));
+  const procs = new ProcessSet(join(tmp, 'logs'));
+  const cleanup = () => {
+    if (o.keep) say(`kept ${tmp}`);
+    else rmSync(tmp, { recursive: true, force: true });
+  };
+  const onSignal = (sig: NodeJS.Signals) => {
+    io.stderr.write(`\nbench: ${sig}: stopping every process it started...\n`);
+    void procs.stopAll(3_000).finally(() => {
+      cleanup();
+      process.exit(130);
+    });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  try {
+    return await benchmark(o, tmp, procs, say);
+  } finally {
+    await procs.stopAll();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    cleanup();
+  }
+}
+
+async function startTarget(procs: ProcessSet, tmp: string, name: TargetName, originUrl: string, originPort: number): Promise<Target> {
+  const t: Target = { name, url: originUrl, completed: 0, inFlight: 0 };
+  if (name === 'direct') return t;
+  const port = await freePort();
+  t.url = `http://${HOST}:${port}/`;
+  if (name === 'nginx') t.child = startNginx(procs, 'nginx-proxy', join(tmp, 'nginx-proxy'), proxyConf(join(tmp, 'nginx-proxy'), port, originPort));
+  else if (name === 'http-proxy') t.child = procs.spawn('http-proxy', process.execPath, [HTTP_PROXY_SERVER, String(port), originUrl]);
+  else {
+    const recording = name !== 'sessiongate-off';
+    t.gateway = startGateway(procs, name, CLI, { dir: join(tmp, name), port, originPort, engine: name === 'sessiongate-node' ? 'node' : 'uws', recording });
+    t.child = t.gateway.child;
+  }
+  await waitForBody(t.url, ORIGIN_BODY, { child: t.child, timeoutMs: 30_000 });
+  t.completed += 1;
+  return t;
+}
+
+async function measure(procs: ProcessSet, t: Target, connections: number, o: HttpBenchOptions): Promise<WrkResult> {
+  if (o.warmup > 0) {
+    const w = await runWrk(procs, `${t.name}-warmup`, { url: t.url, connections, duration_s: o.warmup });
+    t.completed += w.requests;
+    t.inFlight += connections;
+  }
+  const r = await runWrk(procs, t.name, { url: t.url, connections, duration_s: o.duration });
+  t.completed += r.requests;
+  t.inFlight += connections;
+  if (t.child?.exit) throw new Error(`${t.name} died during its run (code ${t.child.exit.code}, signal ${t.child.exit.signal})`);
+  return r;
+}
+
+async function stopAndCount(procs: ProcessSet, t: Target, say: (line: string) => void): Promise<RecordingCheck> {
+  const exit = await procs.stop(t.child!, 30_000);
+  if (exit.code !== 0) say(`  note: ${t.name} exited with code ${exit.code} signal ${exit.signal}`);
+  return checkRecording(t, await countStoredRequests(CLI, t.gateway!.configFile));
+}
+
+function describeCheck(c: RecordingCheck): string {
+  return `${c.target}: ${c.stored.toLocaleString('en-US')} http.request events stored for ${c.completed.toLocaleString('en-US')} requests wrk completed (+ up to ${c.slack} in flight) -> ${c.ok ? 'OK' : 'MISMATCH'}`;
+}
+
+async function benchmark(o: HttpBenchOptions, tmp: string, procs: ProcessSet, say: (line: string) => void): Promise<number> {
+  const started = new Date();
+  const load = loadavg()[0]!;
+  if (load > 0.5) say(`note: load average is ${load.toFixed(2)} before the bench starts: other work on this machine makes the figures noisy`);
+  say(`Sessiongate HTTP bench: wrk -t1 -c${o.connections} -d${o.duration}s --latency, ${o.warmup}s warm-up, ${o.rounds} interleaved round(s), 1 KB body from an nginx origin (1 worker)`);
+  say(`temp dir: ${tmp}`);
+
+  const originPort = await freePort();
+  const originUrl = `http://${HOST}:${originPort}/`;
+  const origin = startNginx(procs, 'nginx-origin', join(tmp, 'origin'), originConf(join(tmp, 'origin'), originPort));
+  await waitForBody(originUrl, ORIGIN_BODY, { child: origin });
+
+  const targets: Target[] = [];
+  for (const name of o.targets) {
+    targets.push(await startTarget(procs, tmp, name, originUrl, originPort));
+    say(`  ready: ${name.padEnd(16)} ${targets.at(-1)!.url}`);
+  }
+
+  const runs: Measured[] = [];
+  for (let round = 1; round <= o.rounds; round++) {
+    // Alternate the order so slow drift (heat, page cache) does not favour one side.
+    const order = round % 2 === 1 ? targets : [...targets].reverse();
+    for (const t of order) {
+      const r = await measure(procs, t, o.connections, o);
+      runs.push({ target: t.name, round, result: r });
+      const errs = errorCount(r);
+      say(`  round ${round}/${o.rounds} ${t.name.padEnd(16)} ${Math.round(r.rps).toLocaleString('en-US').padStart(8)} req/s  p99 ${r.latency_ms.p99.toFixed(2)} ms${errs ? `  ${errs} errors!` : ''}`);
+    }
+  }
+
+  const checks: RecordingCheck[] = [];
+  for (const t of targets) if (t.gateway && t.name !== 'sessiongate-off') checks.push(await stopAndCount(procs, t, say));
+  for (const t of targets) if (t.child && !t.child.exit) await procs.stop(t.child);
+
+  let rss: RssMeasure | undefined;
+  if (o.rssConnections > 0 && o.targets.includes('sessiongate-on')) {
+    // A fresh process, so its peak RSS (VmHWM) is the c200 run's, not an earlier run's.
+    const t = await startTarget(procs, tmp, 'sessiongate-on', originUrl, originPort);
+    const r = await measure(procs, t, o.rssConnections, o);
+    const mem = await memoryOf(t.child!.pid);
+    rss = { connections: o.rssConnections, ...mem, result: r };
+    say(`  sessiongate-on at c${o.rssConnections}: ${Math.round(r.rps).toLocaleString('en-US')} req/s, p99 ${r.latency_ms.p99.toFixed(2)} ms, peak RSS ${(mem.peak_rss / 1048576).toFixed(0)} MB`);
+    checks.push({ ...(await stopAndCount(procs, t, say)), target: `sessiongate-on@c${o.rssConnections}` });
+  }
+  await procs.stop(origin);
+
+  const summary = summarize(runs);
+  const bars = judgeBars(summary, rss);
+  say('');
+  say(formatTable(summary));
+  say('');
+  say('DESIGN.md bars (sessiongate-on):');
+  say(formatBars(bars));
+  if (checks.length) {
+    say('');
+    say('Recording check (events read back with `sessiongate search --json`):');
+    for (const c of checks) say(`  ${describeCheck(c)}`);
+  }
+
+  const result = {
+    suite: 'http',
+    started: started.toISOString(),
+    finished: new Date().toISOString(),
+    options: { duration_s: o.duration, connections: o.connections, warmup_s: o.warmup, rounds: o.rounds, rss_connections: o.rssConnections, targets: o.targets },
+    environment: {
+      node: process.version,
+      nginx: versionOf('nginx', ['-v']),
+      wrk: versionOf('wrk', ['-v']),
+      cpus: cpus().length,
+      cpu_model: cpus()[0]?.model,
+      loadavg_at_start: loadavg(),
+      commit: versionOf('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']),
+    },
+    origin_body_bytes: ORIGIN_BODY.length,
+    summary,
+    bars,
+    rss: rss && { connections: rss.connections, peak_rss_bytes: rss.peak_rss, rss_bytes: rss.rss, result: rss.result },
+    recording_checks: checks,
+    runs,
+  };
+  mkdirSync(o.outDir, { recursive: true });
+  const file = join(o.outDir, `http-${started.toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+  say('');
+  say(`results: ${file}`);
+
+  const failed = bars.some((b) => b.pass === false) || checks.some((c) => !c.ok) || summary.some((s) => !s.valid);
+  if (failed) say('At least one first bar, recording check or run failed (see above).');
+  return o.strict && failed ? 3 : 0;
+}

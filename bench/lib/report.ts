@@ -1,0 +1,140 @@
+// Turns measured runs into the comparison DESIGN.md asks for: ratios against nginx and
+// http-proxy, the recording overhead, RSS at c200, and each first bar marked pass/fail.
+import type { WrkResult } from './wrk.js';
+import { errorCount } from './wrk.js';
+
+export interface Measured {
+  target: string;
+  round: number;
+  result: WrkResult;
+}
+
+export interface TargetSummary {
+  target: string;
+  rps: number;
+  p99_ms: number;
+  errors: number;
+  /** False when the kept run had errors or non-2xx answers: its figures prove nothing. */
+  valid: boolean;
+  vs_nginx?: number;
+  vs_http_proxy?: number;
+  p99_vs_nginx?: number;
+}
+
+export interface Bar {
+  what: string;
+  value?: number;
+  unit: 'x' | '%' | 'MB';
+  op: '>=' | '<=';
+  bar: number;
+  goal: number;
+  /** undefined: not measured in this run. */
+  pass?: boolean;
+  goal_met?: boolean;
+  note?: string;
+}
+
+export interface RssMeasure {
+  connections: number;
+  peak_rss: number;
+  rss: number;
+  result: WrkResult;
+}
+
+/** The better (higher req/s) run of each target, in first-seen order. */
+export function bestRuns(runs: readonly Measured[]): Map<string, Measured> {
+  const best = new Map<string, Measured>();
+  for (const r of runs) {
+    const cur = best.get(r.target);
+    if (!cur || r.result.rps > cur.result.rps) best.set(r.target, r);
+  }
+  return best;
+}
+
+export function summarize(runs: readonly Measured[]): TargetSummary[] {
+  const best = bestRuns(runs);
+  const nginx = best.get('nginx')?.result;
+  const hp = best.get('http-proxy')?.result;
+  return [...best.values()].map(({ target, result: r }) => {
+    const errors = errorCount(r);
+    const s: TargetSummary = { target, rps: r.rps, p99_ms: r.latency_ms.p99, errors, valid: errors === 0 && r.requests > 0 };
+    if (nginx?.rps) s.vs_nginx = r.rps / nginx.rps;
+    if (hp?.rps) s.vs_http_proxy = r.rps / hp.rps;
+    if (nginx?.latency_ms.p99) s.p99_vs_nginx = r.latency_ms.p99 / nginx.latency_ms.p99;
+    return s;
+  });
+}
+
+/** Recording overhead: the share of throughput lost by turning recording on. */
+export function overhead(on: number, off: number): number {
+  return off > 0 ? 1 - on / off : NaN;
+}
+
+function bar(what: string, unit: Bar['unit'], op: Bar['op'], barValue: number, goal: number, value: number | undefined, note?: string): Bar {
+  const b: Bar = { what, unit, op, bar: barValue, goal };
+  if (note) b.note = note;
+  if (value === undefined || Number.isNaN(value)) return b;
+  b.value = value;
+  const ok = (limit: number) => (op === '>=' ? value >= limit : value <= limit);
+  b.pass = ok(barValue);
+  b.goal_met = ok(goal);
+  return b;
+}
+
+/** DESIGN.md's HTTP bars, judged on sessiongate-on (recording on). */
+export function judgeBars(summary: readonly TargetSummary[], rss?: RssMeasure): Bar[] {
+  const by = new Map(summary.map((s) => [s.target, s]));
+  const on = by.get('sessiongate-on');
+  const off = by.get('sessiongate-off');
+  const invalid = (...ss: (TargetSummary | undefined)[]) => (ss.some((s) => s && !s.valid) ? 'a run had errors' : undefined);
+  const check = (b: Bar, ...ss: (TargetSummary | undefined)[]): Bar => {
+    const why = invalid(...ss);
+    return why && b.pass !== undefined ? { ...b, pass: false, goal_met: false, note: why } : b;
+  };
+  const rssMb = rss ? rss.peak_rss / (1024 * 1024) : undefined;
+  const rssErrors = rss ? errorCount(rss.result) : 0;
+  return [
+    check(bar('HTTP req/s with recording on vs nginx', 'x', '>=', 0.5, 0.8, on?.vs_nginx), on, by.get('nginx')),
+    check(bar('HTTP req/s vs http-proxy', 'x', '>=', 3, 4, on?.vs_http_proxy), on, by.get('http-proxy')),
+    check(bar('recording overhead (on vs off)', '%', '<=', 10, 3, on && off ? overhead(on.rps, off.rps) * 100 : undefined), on, off),
+    check(bar('HTTP p99 vs nginx at c50', 'x', '<=', 3, 1.5, on?.p99_vs_nginx), on, by.get('nginx')),
+    (() => {
+      const b = bar(`RSS at c${rss?.connections ?? 200} (peak, VmHWM)`, 'MB', '<=', 200, 120, rssMb);
+      return rssErrors && b.pass !== undefined ? { ...b, pass: false, goal_met: false, note: 'the run had errors' } : b;
+    })(),
+  ];
+}
+
+const fmtInt = (n: number) => Math.round(n).toLocaleString('en-US');
+const fmtX = (n: number | undefined) => (n === undefined ? '-' : `${n.toFixed(2)}x`);
+const fmtMs = (n: number) => (n < 10 ? n.toFixed(2) : n.toFixed(1));
+
+function fmtValue(b: Bar, v: number): string {
+  if (b.unit === 'x') return `${v.toFixed(2)}x`;
+  if (b.unit === '%') return `${v.toFixed(1)}%`;
+  return `${v.toFixed(0)} MB`;
+}
+
+/** Aligned columns: text columns left, figures right. */
+function pad(cells: string[][], leftColumns = 1): string {
+  const widths = cells[0]!.map((_c, i) => Math.max(...cells.map((r) => r[i]!.length)));
+  return cells.map((r) => r.map((c, i) => (i < leftColumns ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd()).join('\n');
+}
+
+export function formatTable(summary: readonly TargetSummary[]): string {
+  const rows = [['target', 'req/s', 'vs nginx', 'vs http-proxy', 'p99 ms', 'p99 vs nginx', 'errors']];
+  for (const s of summary) {
+    rows.push([s.target, fmtInt(s.rps), fmtX(s.vs_nginx), fmtX(s.vs_http_proxy), fmtMs(s.p99_ms), fmtX(s.p99_vs_nginx), s.errors ? `${fmtInt(s.errors)} !` : '0']);
+  }
+  return pad(rows);
+}
+
+export function formatBars(bars: readonly Bar[]): string {
+  const rows = [['', 'measure', 'value', 'first bar', 'goal']];
+  for (const b of bars) {
+    const mark = b.pass === undefined ? '[ n/a]' : b.pass ? '[PASS]' : '[FAIL]';
+    const goal = b.goal_met === undefined ? `${b.op} ${fmtValue(b, b.goal)}` : `${b.op} ${fmtValue(b, b.goal)} ${b.goal_met ? '(met)' : '(not yet)'}`;
+    rows.push([mark, b.what + (b.note ? ` (${b.note})` : ''), b.value === undefined ? 'not measured' : fmtValue(b, b.value), `${b.op} ${fmtValue(b, b.bar)}`, goal]);
+  }
+  return pad(rows, 2);
+}

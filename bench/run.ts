@@ -1,0 +1,31 @@
+// `npm run bench -- <suite> [options]`: dispatches to one benchmark suite.
+import { fileURLToPath } from 'node:url';
+
+const SUITES: Record<string, { load: () => Promise<{ run(argv: string[]): Promise<number> }>; help: string }> = {
+  http: { load: () => import('./http.js'), help: 'http [--duration 10] [--connections 50]   HTTP proxy throughput/latency vs nginx, http-proxy, direct' },
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [suite, ...rest] = argv;
+  const entry = suite ? SUITES[suite] : undefined;
+  if (!entry) {
+    const list = Object.values(SUITES)
+      .map((s) => `  ${s.help}`)
+      .join('\n');
+    (suite && suite !== '--help' && suite !== '-h' ? process.stderr : process.stdout).write(
+      `${suite && !suite.startsWith('-') ? `unknown suite "${suite}"\n\n` : ''}usage: npm run bench -- <suite> [options]\n\nsuites:\n${list}\n`,
+    );
+    return suite === '--help' || suite === '-h' ? 0 : 2;
+  }
+  return (await entry.load()).run(rest);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).then(
+    (code) => (process.exitCode = code),
+    (e: unknown) => {
+      process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
