@@ -107,7 +107,10 @@ interface Target {
 
 export interface RecordingCheck {
   target: string;
+  /** http.request rows read back from the store. */
   stored: number;
+  /** The store's own count (must equal the rows). */
+  counter: number;
   completed: number;
   /** Most requests wrk may have had in flight when its runs ended, plus readiness checks. */
   slack: number;
@@ -139,9 +142,10 @@ function preflight(o: HttpBenchOptions): void {
   if (o.targets.includes('http-proxy') && !existsSync(HTTP_PROXY_SERVER)) throw new Error(`${HTTP_PROXY_SERVER} is missing: build first (npm run build)`);
 }
 
-function checkRecording(t: Target, stored: number): RecordingCheck {
-  const check = { target: t.name, stored, completed: t.completed, slack: t.inFlight };
-  return { ...check, ok: stored >= t.completed && stored <= t.completed + t.inFlight };
+/** Every completed request must be stored; requests in flight when wrk stopped may be too. */
+export function checkRecording(target: string, count: { rows: number; counter: number }, completed: number, slack: number): RecordingCheck {
+  const ok = count.rows === count.counter && count.rows >= completed && count.rows <= completed + slack;
+  return { target, stored: count.rows, counter: count.counter, completed, slack, ok };
 }
 
 export async function run(argv: string[], io: BenchIo = process): Promise<number> {
@@ -183,7 +187,8 @@ export async function run(argv: string[], io: BenchIo = process): Promise<number
   }
 }
 
-async function startTarget(procs: ProcessSet, tmp: string, name: TargetName, originUrl: string, originPort: number): Promise<Target> {
+/** Starts a target and proves it serves the origin's body. `label` names its dir and logs. */
+async function startTarget(procs: ProcessSet, tmp: string, name: TargetName, originUrl: string, originPort: number, label: string = name): Promise<Target> {
   const t: Target = { name, url: originUrl, completed: 0, inFlight: 0 };
   if (name === 'direct') return t;
   const port = await freePort();
@@ -192,7 +197,7 @@ async function startTarget(procs: ProcessSet, tmp: string, name: TargetName, ori
   else if (name === 'http-proxy') t.child = procs.spawn('http-proxy', process.execPath, [HTTP_PROXY_SERVER, String(port), originUrl]);
   else {
     const recording = name !== 'sessiongate-off';
-    t.gateway = startGateway(procs, name, CLI, { dir: join(tmp, name), port, originPort, engine: name === 'sessiongate-node' ? 'node' : 'uws', recording });
+    t.gateway = startGateway(procs, label, CLI, { dir: join(tmp, label), port, originPort, engine: name === 'sessiongate-node' ? 'node' : 'uws', recording });
     t.child = t.gateway.child;
   }
   await waitForBody(t.url, ORIGIN_BODY, { child: t.child, timeoutMs: 30_000 });
@@ -213,14 +218,22 @@ async function measure(procs: ProcessSet, t: Target, connections: number, o: Htt
   return r;
 }
 
-async function stopAndCount(procs: ProcessSet, t: Target, say: (line: string) => void): Promise<RecordingCheck> {
+/** Stops a gateway gracefully (it flushes its queue), then reads its store back. */
+async function stopAndCount(procs: ProcessSet, t: Target, label: string, say: (line: string) => void): Promise<RecordingCheck> {
   const exit = await procs.stop(t.child!, 30_000);
-  if (exit.code !== 0) say(`  note: ${t.name} exited with code ${exit.code} signal ${exit.signal}`);
-  return checkRecording(t, await countStoredRequests(CLI, t.gateway!.configFile));
+  if (exit.code !== 0) say(`  note: ${t.name} exited with code ${exit.code} signal ${exit.signal}: a graceful stop exits 0`);
+  const count = await countStoredRequests(t.gateway!.dataDir);
+  if (count.newest) {
+    const e = count.newest;
+    say(`  ${label}: newest stored record: ${e.method} ${e.url} ${e.status} ${e.bytes_out} B realm=${e.realm} route=${e.route} ip=${e.ip ?? '-'} ${e.duration_ms} ms`);
+  }
+  return checkRecording(label, count, t.completed, t.inFlight);
 }
 
 function describeCheck(c: RecordingCheck): string {
-  return `${c.target}: ${c.stored.toLocaleString('en-US')} http.request events stored for ${c.completed.toLocaleString('en-US')} requests wrk completed (+ up to ${c.slack} in flight) -> ${c.ok ? 'OK' : 'MISMATCH'}`;
+  const n = (x: number) => x.toLocaleString('en-US');
+  const counter = c.counter === c.stored ? '' : ` (but the store's counter says ${n(c.counter)})`;
+  return `${c.target}: ${n(c.stored)} http.request events read back${counter} for ${n(c.completed)} requests wrk completed (+ up to ${n(c.slack)} in flight when runs ended) -> ${c.ok ? 'OK' : 'MISMATCH'}`;
 }
 
 async function benchmark(o: HttpBenchOptions, tmp: string, procs: ProcessSet, say: (line: string) => void): Promise<number> {
@@ -254,18 +267,19 @@ async function benchmark(o: HttpBenchOptions, tmp: string, procs: ProcessSet, sa
   }
 
   const checks: RecordingCheck[] = [];
-  for (const t of targets) if (t.gateway && t.name !== 'sessiongate-off') checks.push(await stopAndCount(procs, t, say));
+  for (const t of targets) if (t.gateway && t.name !== 'sessiongate-off') checks.push(await stopAndCount(procs, t, t.name, say));
   for (const t of targets) if (t.child && !t.child.exit) await procs.stop(t.child);
 
   let rss: RssMeasure | undefined;
   if (o.rssConnections > 0 && o.targets.includes('sessiongate-on')) {
-    // A fresh process, so its peak RSS (VmHWM) is the c200 run's, not an earlier run's.
-    const t = await startTarget(procs, tmp, 'sessiongate-on', originUrl, originPort);
+    // A fresh process and store, so its peak RSS (VmHWM) and its records are the c200 run's alone.
+    const label = `sessiongate-on-c${o.rssConnections}`;
+    const t = await startTarget(procs, tmp, 'sessiongate-on', originUrl, originPort, label);
     const r = await measure(procs, t, o.rssConnections, o);
     const mem = await memoryOf(t.child!.pid);
     rss = { connections: o.rssConnections, ...mem, result: r };
     say(`  sessiongate-on at c${o.rssConnections}: ${Math.round(r.rps).toLocaleString('en-US')} req/s, p99 ${r.latency_ms.p99.toFixed(2)} ms, peak RSS ${(mem.peak_rss / 1048576).toFixed(0)} MB`);
-    checks.push({ ...(await stopAndCount(procs, t, say)), target: `sessiongate-on@c${o.rssConnections}` });
+    checks.push(await stopAndCount(procs, t, label, say));
   }
   await procs.stop(origin);
 
@@ -278,7 +292,7 @@ async function benchmark(o: HttpBenchOptions, tmp: string, procs: ProcessSet, sa
   say(formatBars(bars));
   if (checks.length) {
     say('');
-    say('Recording check (events read back with `sessiongate search --json`):');
+    say('Recording check (each gateway stopped gracefully, then its store opened read-only and read back):');
     for (const c of checks) say(`  ${describeCheck(c)}`);
   }
 

@@ -6,7 +6,7 @@
 // that starts at random and counts up while the same ms repeats, so they stay unique across
 // revisits of that ms and keep emission order within a burst.
 import { randomBytes } from 'node:crypto';
-import { ID_RE, idFloor, idTime, newId } from '../gateway/core/ids.js';
+import { ID_RE, idFloor, newId } from '../gateway/core/ids.js';
 
 /** Largest ms an id's 10 base32 chars can hold. */
 export const MAX_TS = 32 ** 10 - 1;
@@ -36,7 +36,20 @@ function backdatedId(ms: number): string {
     backMs = ms;
     backSuffix = randomBytes(5).readUIntBE(0, 5) % 2 ** 39;
   }
-  return idFloor(ms).slice(0, 10) + encSuffix(backSuffix);
+  return timePrefix(ms) + encSuffix(backSuffix);
+}
+
+// The 10-char time prefix of the last ms asked for: events come in bursts within one ms, so
+// this turns per-event base32 work into a string compare.
+let prefixMs = -1;
+let prefix = '';
+
+function timePrefix(ms: number): string {
+  if (ms !== prefixMs) {
+    prefix = idFloor(ms).slice(0, 10);
+    prefixMs = ms;
+  }
+  return prefix;
 }
 
 /** An id for an event at `ts` (ms since epoch, 0..MAX_TS), with idTime(id) === floor(ts). */
@@ -44,7 +57,7 @@ export function mintId(ts: number, now: number): string {
   const ms = Math.floor(ts);
   if (ms <= now + FUTURE_SLACK_MS) {
     const id = newId(ms);
-    if (idTime(id) === ms) return id;
+    if (id.startsWith(timePrefix(ms))) return id;
   }
   return backdatedId(ms);
 }
@@ -55,5 +68,5 @@ export function validTs(ts: unknown): ts is number {
 
 /** A caller-supplied id is kept only when it is well formed and agrees with the event's ts. */
 export function idMatchesTs(id: string, ts: number): boolean {
-  return ID_RE.test(id) && idTime(id) === Math.floor(ts);
+  return ID_RE.test(id) && id.startsWith(timePrefix(Math.floor(ts)));
 }

@@ -19,7 +19,7 @@ import { ID_RE, idTime } from '../gateway/core/ids.js';
 import { Store, isDiskFull, type WriteResult } from './store/store.js';
 import { kindOf } from './store/kinds.js';
 import { ChunkQueue } from './queue.js';
-import { LossLedger, type LossReason, type LossWindow, type TakenLosses } from './loss.js';
+import { LossLedger, type LossReason, type LossWindow } from './loss.js';
 import { LogLimiter } from './log-limit.js';
 import { idMatchesTs, mintId, validTs } from './event-id.js';
 
@@ -167,7 +167,12 @@ export class Recorder implements Emitter {
       this.counters.rejected++;
       return Promise.reject(new SgError('SG_ERR_STORE_UNAVAILABLE', 'the audit store cannot write', { cause: this.lastWriteError }));
     }
-    const ev = this.build(input);
+    let ev: SgEvent | string;
+    try {
+      ev = this.build(input);
+    } catch (e) {
+      return Promise.reject(new SgError('SG_ERR_BAD_PARAM', 'invalid event', { cause: e }));
+    }
     if (typeof ev === 'string') return Promise.reject(new SgError('SG_ERR_BAD_PARAM', `invalid event: ${ev}`));
     if (this.queue.length >= this.queueMax) {
       this.counters.rejected++;
@@ -228,16 +233,34 @@ export class Recorder implements Emitter {
     const ts = input.ts !== undefined ? input.ts : givenId !== undefined ? idTime(givenId) : now;
     if (!validTs(ts)) return 'ts is not ms since epoch';
     if (givenId !== undefined && !idMatchesTs(givenId, ts)) return "the id's time differs from ts";
-    return { ...input, id: givenId ?? mintId(ts, now), ts } as SgEvent;
+    const id = givenId ?? mintId(ts, now);
+    // Stamped in place: emit takes ownership of the object (copying a 20-field event costs
+    // more than everything else emit does). A frozen input is copied instead.
+    if (Object.isFrozen(input)) return Object.assign({}, input, { id, ts }) as SgEvent;
+    const ev = input as SgEvent;
+    ev.id = id;
+    ev.ts = ts;
+    return ev;
   }
 
   private lose(x: unknown, reason: LossReason): void {
     const o = (x !== null && typeof x === 'object' ? x : {}) as { ts?: unknown };
-    const ts = validTs(o.ts) ? o.ts : this.clock.now();
+    const ts = validTs(o.ts) ? o.ts : this.safeNow();
     this.losses.add(reason, safeType(x), ts);
     this.counters.lost++;
-    this.observer?.lost?.(1, reason);
+    this.obs('lost', 1, reason);
     if (this.state === 'closed') this.logLimited('after-close', 'warn', { type: safeType(x), lost_total: this.counters.lost }, 'event emitted after the recorder closed: not recorded');
+  }
+
+  /** The clock, or wall time if the injected clock fails: counting a loss must not throw. */
+  private safeNow(): number {
+    try {
+      const t = this.clock.now();
+      if (validTs(t)) return t;
+    } catch {
+      /* fall through */
+    }
+    return Date.now();
   }
 
   private failReason(): LossReason {
@@ -279,14 +302,14 @@ export class Recorder implements Emitter {
     const head = this.queue.peek(n);
     const events = this.withdrawn.size ? head.filter((e) => !this.withdrawn.has(e)) : head;
     const taken = this.losses.take();
-    const now = this.clock.now();
+    const now = this.safeNow();
     const gaps = taken.windows.map((w) => gapEvent(w, now));
     const batch = gaps.length ? [...gaps, ...events] : events;
     if (batch.length === 0) {
       this.settleHead(n, head);
       return true;
     }
-    this.observer?.queueDepth?.(this.queue.length);
+    this.obs('queueDepth', this.queue.length);
     const t0 = performance.now();
     let res: WriteResult;
     try {
@@ -300,7 +323,11 @@ export class Recorder implements Emitter {
     this.settleHead(n, head);
     this.losses.committed(taken);
     this.onWriteSuccess();
-    this.afterCommit(batch, res, ms);
+    try {
+      this.afterCommit(batch, res, ms);
+    } catch (e) {
+      this.logLimited('after-commit', 'error', { err: e }, 'post-commit bookkeeping failed');
+    }
     return true;
   }
 
@@ -331,7 +358,7 @@ export class Recorder implements Emitter {
       byType[e.type] = (byType[e.type] ?? 0) + 1;
       if (e.type === 'audit.gap') {
         this.counters.gaps++;
-        this.observer?.gap?.();
+        this.obs('gap');
       } else this.counters.stored++;
       if (this.durable.size) {
         const w = this.durable.get(e);
@@ -343,13 +370,15 @@ export class Recorder implements Emitter {
     }
     if (resolved.length) {
       // Durable means on disk: wait for the flush that follows the commit.
-      this.store.flushed().then(
+      Promise.resolve()
+        .then(() => this.store.flushed())
+        .then(
         () => resolved.forEach(([w, e]) => w.resolve(e)),
         (err) => resolved.forEach(([w]) => w.reject(new SgError('SG_ERR_STORE_UNAVAILABLE', 'the audit store could not flush to disk', { cause: err }))),
       );
     }
-    this.observer?.flushed?.(byType, ms);
-    this.observer?.queueDepth?.(this.queue.length);
+    this.obs('flushed', byType, ms);
+    this.obs('queueDepth', this.queue.length);
     if (this.listeners.size && committed.length) {
       const frozen = Object.freeze(committed.slice());
       for (const fn of this.listeners) {
@@ -367,7 +396,7 @@ export class Recorder implements Emitter {
     this.failedAttempts++;
     if (this.storeWritable) {
       this.storeWritable = false;
-      this.failingSince = this.clock.now();
+      this.failingSince = this.safeNow();
       this.logger.error({ err: e, queued: this.queue.length }, 'audit store write failed: events stay queued, retrying');
     } else {
       this.logLimited('write', 'error', { err: e, attempts: this.failedAttempts, queued: this.queue.length }, 'audit store write still failing');
@@ -396,7 +425,7 @@ export class Recorder implements Emitter {
   private onWriteSuccess(): void {
     if (!this.storeWritable) {
       this.storeWritable = true;
-      this.logger.warn({ failed_for_ms: this.clock.now() - this.failingSince, attempts: this.failedAttempts, queued: this.queue.length }, 'audit store writable again');
+      this.logger.warn({ failed_for_ms: this.safeNow() - this.failingSince, attempts: this.failedAttempts, queued: this.queue.length }, 'audit store writable again');
     }
     this.backoffMs = 0;
     this.failedAttempts = 0;
@@ -451,6 +480,17 @@ export class Recorder implements Emitter {
     this.logger.error({ err: e, lost: n, losses: this.losses.summary() }, 'recorder closing: the store cannot write, queued events are lost');
   }
 
+  /** Observer calls never break the data path or the writer. */
+  private obs<K extends keyof RecorderObserver>(k: K, ...args: Parameters<NonNullable<RecorderObserver[K]>>): void {
+    const f = this.observer?.[k] as ((...a: unknown[]) => void) | undefined;
+    if (!f) return;
+    try {
+      f.apply(this.observer, args);
+    } catch (e) {
+      this.logLimited('observer', 'error', { err: e }, 'recorder observer threw');
+    }
+  }
+
   private logLimited(key: string, level: 'warn' | 'error', obj: Record<string, unknown>, msg: string): void {
     const suppressed = this.logLimit.take(key);
     if (suppressed < 0) return;
@@ -476,4 +516,3 @@ function gapEvent(w: LossWindow, now: number): AuditGapEvent {
   };
 }
 
-export type { TakenLosses };

@@ -2,7 +2,9 @@
 // generated config, exactly as an operator runs it. One listener, one route to the origin.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execFile } from 'node:child_process';
+import pino from 'pino';
+import { Store } from '../../recorder/store/store.js';
+import type { HttpRequestEvent } from '../../recorder/events.js';
 import type { Child, ProcessSet } from './procs.js';
 import { HOST } from './net.js';
 
@@ -62,27 +64,30 @@ export async function memoryOf(pid: number): Promise<{ peak_rss: number; rss: nu
   return { peak_rss: kb('VmHWM'), rss: kb('VmRSS') };
 }
 
-/**
- * Stored `http.request` events, read back through the CLI (`sessiongate search --json`) after
- * the gateway has stopped and flushed: what an auditor would see, not an internal counter.
- */
-export function countStoredRequests(cli: string, configFile: string, timeoutMs = 120_000): Promise<number> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [cli, 'search', '--config', configFile, '--json', '--limit', '1'], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`sessiongate search failed: ${stderr.trim() || err.message}`));
-      try {
-        resolve(totalFromSearch(stdout));
-      } catch (e) {
-        reject(e as Error);
-      }
-    });
-  });
+export interface StoredCount {
+  /** `http.request` rows read back from the store, page by page (what the API would list). */
+  rows: number;
+  /** The store's own per-type counter (what the API reports as `total`). */
+  counter: number;
+  /** The newest stored request, as evidence of what a record holds. */
+  newest?: HttpRequestEvent;
 }
 
-/** The match count in `sessiongate search --json` output. */
-export function totalFromSearch(stdout: string): number {
-  const v = JSON.parse(stdout) as { total?: unknown; total_estimated?: unknown };
-  if (typeof v.total !== 'number') throw new Error('sessiongate search --json gave no total');
-  if (v.total_estimated === true) throw new Error('sessiongate search --json gave only an estimated total');
-  return v.total;
+/**
+ * Opens a stopped gateway's store read-only (the same store `sessiongate search` reads) and
+ * counts the stored `http.request` events by reading them back, not by trusting a counter.
+ */
+export async function countStoredRequests(dataDir: string): Promise<StoredCount> {
+  const store = Store.open({ dir: join(dataDir, 'store'), logger: pino({ level: 'silent' }), readOnly: true, scanBudget: Number.MAX_SAFE_INTEGER });
+  try {
+    const first = store.queryRequests({ limit: 500 });
+    const out: StoredCount = { rows: first.items.length, counter: first.total ?? NaN, newest: first.items[0] };
+    for (let page = first; page.next_cursor; ) {
+      page = store.queryRequests({ limit: 500, cursor: page.next_cursor });
+      out.rows += page.items.length;
+    }
+    return out;
+  } finally {
+    await store.close();
+  }
 }

@@ -1,7 +1,7 @@
 // `sessiongate start [--config FILE]`: load and fully validate the config (a broken file never
 // starts a half-configured gateway), start everything, print where it listens, and stop
 // gracefully on SIGTERM/SIGINT so that every queued record is flushed.
-import { loadConfig } from '../../config/loader.js';
+import { loadConfig, formatConfigIssue } from '../../config/loader.js';
 import { startGateway, createLogger } from '../app.js';
 import { generatePassword } from '../../gateway/core/users.js';
 import { parseArgs, type CliIo } from '../io.js';
@@ -9,8 +9,14 @@ import { parseArgs, type CliIo } from '../io.js';
 export async function run(argv: string[], io: CliIo): Promise<number> {
   const { flags } = parseArgs(argv);
   const file = typeof flags.config === 'string' ? flags.config : 'config/demo.yaml';
-  const { config } = await loadConfig(file);
+  const loaded = await loadConfig(file);
+  const { config } = loaded;
   const logger = createLogger(config.log);
+  for (const w of loaded.warnings) {
+    const line = formatConfigIssue(loaded.file, w, 'warning');
+    io.stderr.write(line + '\n');
+    logger.warn({ key: w.key, line: w.line }, line);
+  }
 
   let demoPanel: { port: number; close(): Promise<void> } | undefined;
   if (config.demo) {

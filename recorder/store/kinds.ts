@@ -55,13 +55,16 @@ function compactValue(v: unknown): unknown {
 
 /** The value stored for `ev` in its kind's database. */
 export function toStored(kind: Kind, ev: SgEvent): Record<string, unknown> {
-  const implied = IMPLIED_TYPE[kind];
+  const dropType = IMPLIED_TYPE[kind] !== undefined;
   const src = ev as unknown as Record<string, unknown>;
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(src)) {
-    if (k === 'id' || (k === 'type' && implied !== undefined)) continue;
+    if (k === 'id' || (dropType && k === 'type')) continue;
     const x = src[k];
-    if (x !== undefined) setOwn(out, k, compactValue(x));
+    if (x === undefined) continue;
+    const v = typeof x === 'object' && x !== null ? compactValue(x) : x;
+    if (k === '__proto__') setOwn(out, k, v);
+    else out[k] = v;
   }
   return out;
 }

@@ -4,6 +4,7 @@
 // feeds the request body to the BodyListener the proxy returns. Everything an engine does not
 // decide itself (routing, headers, identity, recording) lives above this interface.
 import type { Dispatcher } from 'undici';
+import type { HttpSource } from '../../../recorder/events.js';
 import type { BoundAddress } from '../../core/frontend.js';
 
 /** Flat header pairs `[name, value, name, value, ...]`. Values may be raw bytes (upstream answers). */
@@ -75,8 +76,10 @@ export interface UpgradePlan {
   dispatcher: Dispatcher;
   connectTimeoutMs: number;
   headersTimeoutMs: number;
-  /** Response header names (lowercase) the client must not see: identity headers, hop-by-hop. */
+  /** Response header names (lowercase) the client must not see: identity headers. */
   dropResponseHeaders: ReadonlySet<string>;
+  /** WEB or API: the form of the gateway's own error answer if the handshake fails. */
+  source: HttpSource;
 }
 
 export interface UpgradeOutcome {
