@@ -17,7 +17,7 @@ import type { Clock, Logger } from '../gateway/core/runtime.js';
 import { SgError } from '../gateway/core/errors.js';
 import { ID_RE, idTime } from '../gateway/core/ids.js';
 import { Store, isDiskFull, type WriteResult } from './store/store.js';
-import { kindOf } from './store/kinds.js';
+import { isEventType, kindOf } from './store/kinds.js';
 import { ChunkQueue } from './queue.js';
 import { LossLedger, type LossReason, type LossWindow } from './loss.js';
 import { LogLimiter } from './log-limit.js';
@@ -235,8 +235,8 @@ export class Recorder implements Emitter {
     if (givenId !== undefined && !idMatchesTs(givenId, ts)) return "the id's time differs from ts";
     const id = givenId ?? mintId(ts, now);
     // Stamped in place: emit takes ownership of the object (copying a 20-field event costs
-    // more than everything else emit does). A frozen input is copied instead.
-    if (Object.isFrozen(input)) return Object.assign({}, input, { id, ts }) as SgEvent;
+    // more than everything else emit does). A frozen or sealed input is copied instead.
+    if (!Object.isExtensible(input)) return Object.assign({}, input, { id, ts }) as SgEvent;
     const ev = input as SgEvent;
     ev.id = id;
     ev.ts = ts;
@@ -246,7 +246,9 @@ export class Recorder implements Emitter {
   private lose(x: unknown, reason: LossReason): void {
     const o = (x !== null && typeof x === 'object' ? x : {}) as { ts?: unknown };
     const ts = validTs(o.ts) ? o.ts : this.safeNow();
-    this.losses.add(reason, safeType(x), ts);
+    // Unknown types share one bucket: garbage input must not grow the ledger without bound.
+    const type = safeType(x);
+    this.losses.add(reason, isEventType(type) ? type : 'invalid', ts);
     this.counters.lost++;
     this.obs('lost', 1, reason);
     if (this.state === 'closed') this.logLimited('after-close', 'warn', { type: safeType(x), lost_total: this.counters.lost }, 'event emitted after the recorder closed: not recorded');
@@ -288,11 +290,18 @@ export class Recorder implements Emitter {
   private pump(): Promise<boolean> {
     if (this.writing) return this.writing;
     if (this.store.closed) return Promise.resolve(false);
-    const p = this.writeOnce().then((ok) => {
-      this.writing = undefined;
-      if (ok && this.state !== 'closed' && (this.queue.length >= this.batchTrigger || (this.durable.size > 0 && this.queue.length > 0))) this.soon();
-      return ok;
-    });
+    const p = this.writeOnce()
+      .catch((e: unknown) => {
+        // A bug in the writer must not stop it: treat it as a failed write (retry, backoff).
+        this.logLimited('writer', 'error', { err: e }, 'recorder writer error');
+        this.onWriteFailure(e);
+        return false;
+      })
+      .then((ok) => {
+        this.writing = undefined;
+        if (ok && this.state !== 'closed' && (this.queue.length >= this.batchTrigger || (this.durable.size > 0 && this.queue.length > 0))) this.soon();
+        return ok;
+      });
     this.writing = p;
     return p;
   }
@@ -344,8 +353,8 @@ export class Recorder implements Emitter {
     for (const r of res.rejected) refused.set(r.event, r.error);
     const committed = refused.size ? batch.filter((e) => !refused.has(e)) : batch;
     for (const [e, why] of refused) {
+      // Counted here; the store has logged them.
       this.lose(e, 'write_failed');
-      this.logLimited('refused', 'error', { id: e.id, type: safeType(e), problem: why }, 'the store refused an event');
       const w = this.durable.get(e);
       if (w) {
         this.durable.delete(e);

@@ -4,7 +4,7 @@ import t, { type Test } from 'tap';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
-import { newId } from '../gateway/core/ids.js';
+import { mintId } from '../recorder/event-id.js';
 import type { ActivityEvent, HttpRequestEvent } from '../recorder/events.js';
 import { Store } from '../recorder/store/store.js';
 import { runCli } from '../viewer/server/test-harness.js';
@@ -15,7 +15,7 @@ let nextBase = Math.ceil(Date.now() / DAY) * DAY + 40 * DAY;
 
 function req(ts: number, over: Partial<HttpRequestEvent>): HttpRequestEvent {
   return {
-    id: newId(ts),
+    id: mintId(ts, Date.now()),
     ts,
     type: 'http.request',
     realm: 'client',

@@ -132,9 +132,10 @@ function appHandler(req: http.IncomingMessage, res: http.ServerResponse): void {
       ['Trailer', 'X-T'],
       ['X-Kept', 'yes'],
       ['Date', 'Tue, 01 Jan 2030 00:00:00 GMT'],
-      ['Content-Length', '3'],
     ].flat());
-    return void res.end('hop');
+    res.write('hop');
+    res.addTrailers({ 'X-T': 'trailer-value' });
+    return void res.end();
   }
   if (p === '/login') {
     return done(() => {
@@ -392,7 +393,7 @@ for (const engine of ENGINES) {
       for (const h of ['x-resp-hop', 'proxy-authenticate', 'trailer', 'uwebsockets']) t.equal(hop!.header(h), undefined, `client does not get ${h}`);
       t.not(hop!.header('keep-alive'), 'timeout=99, max=7', "the upstream's Keep-Alive is not passed on");
       t.equal(hop!.all('date').length, 1, 'exactly one Date header');
-      t.equal(hop!.all('content-length').length, 1);
+      t.notMatch(hop!.body.toString(), /trailer-value/, 'trailers are not passed on');
 
       const [h2c] = await sequence(gw.port, ['GET /h2c/echo HTTP/1.1\r\nHost: h.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n'], []);
       t.equal(h2c!.status, 200, 'an h2c upgrade request is answered as plain HTTP/1.1');
@@ -402,17 +403,17 @@ for (const engine of ENGINES) {
     });
 
     t.test('routing by host (exact, wildcard, case, port) and longest path prefix', async (t) => {
-      const via = async (host: string, path: string) => JSON.parse((await text(`${base}${path}`, { headers: { host } })).body).url as string;
-      t.equal(await via('api.example.test', '/x/echo'), '/r-api/x/echo');
-      t.equal(await via('API.Example.TEST.:9999', '/x/echo'), '/r-api/x/echo', 'case, trailing dot and port ignored');
-      t.equal(await via('a.wild.test', '/x/echo'), '/r-wild/x/echo');
-      t.equal(await via('deep.a.wild.test', '/x/echo'), '/r-wild/x/echo');
-      t.equal(await via('wild.test', '/x/echo'), '/x/echo', '*.wild.test does not match wild.test');
-      t.equal(await via('h.test', '/app/echo'), '/r-app/app/echo');
-      t.equal(await via('h.test', '/app?x=1/echo'), '/r-app/app?x=1/echo');
-      t.equal(await via('h.test', '/application/echo'), '/application/echo', 'prefixes match whole segments');
-      t.equal(await via('api.example.test', '/app/echo'), '/r-api/app/echo', 'an exact host beats a path prefix');
-      const rec = await gw.emitter.waitFor((ev) => ev.url === 'http://a.wild.test/x/echo');
+      const via = async (host: string, path: string) => (await text(`${base}${path}`, { headers: { host } })).body.replace(/^ok GET /, '');
+      t.equal(await via('api.example.test', '/x'), '/r-api/x');
+      t.equal(await via('API.Example.TEST.:9999', '/x'), '/r-api/x', 'case, trailing dot and port ignored');
+      t.equal(await via('a.wild.test', '/x'), '/r-wild/x');
+      t.equal(await via('deep.a.wild.test', '/x'), '/r-wild/x');
+      t.equal(await via('wild.test', '/x'), '/x', '*.wild.test does not match wild.test');
+      t.equal(await via('h.test', '/app/page'), '/r-app/app/page');
+      t.equal(await via('h.test', '/app?x=1'), '/r-app/app?x=1');
+      t.equal(await via('h.test', '/application'), '/application', 'prefixes match whole segments');
+      t.equal(await via('api.example.test', '/app/page'), '/r-api/app/page', 'an exact host beats a path prefix');
+      const rec = await gw.emitter.waitFor((ev) => ev.url === 'http://a.wild.test/x');
       t.equal(rec.route, 'wild');
     });
 
@@ -629,13 +630,13 @@ for (const engine of ENGINES) {
       const r1 = await raw(gw.port, ['GET /slow-body HTTP/1.1\r\nHost: h.test\r\n\r\n'], { waitMs: 1500 });
       t.match(r1.text, /first-part/, 'the client got the start');
       await until(() => upstreamAborts.slice(before).includes('res /slow-body'), 10_000, 'upstream sees the abort');
-      const rec = await recordFor('/slow-body');
+      const rec = await gw.emitter.waitFor((ev) => ev.url.endsWith('/slow-body'));
       t.equal(rec.error, 'client_aborted');
       t.equal(rec.status, 200, 'the upstream status is kept');
 
       await raw(gw.port, ['POST /slow-upload HTTP/1.1\r\nHost: h.test\r\nContent-Length: 100000\r\n\r\n' + 'x'.repeat(1000)], { waitMs: 800 });
       await until(() => upstreamAborts.slice(before).includes('req /slow-upload'), 10_000, 'upstream sees the aborted upload');
-      const up = await recordFor('/slow-upload');
+      const up = await gw.emitter.waitFor((ev) => ev.url.endsWith('/slow-upload'));
       t.equal(up.error, 'client_aborted');
       t.equal(up.status, 499);
       t.equal(up.bytes_in, 1000);

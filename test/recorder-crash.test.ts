@@ -10,6 +10,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Store } from '../recorder/store/store.js';
+import { mintId } from '../recorder/event-id.js';
 import type { HttpRequestEvent } from '../recorder/events.js';
 import { silentLogger } from './fixtures/recorder-helpers.js';
 
@@ -32,9 +33,9 @@ function distIsFresh(): boolean {
 }
 
 /** The compiled recorder entry point for the child. */
-function recorderModule(t: Test): string {
+function recorderModule(t: Test, workDir: string): string {
   if (distIsFresh()) return join(ROOT, 'dist/recorder/index.js');
-  const out = join(t.testdir(), 'build');
+  const out = join(workDir, 'build');
   t.comment(`dist/ is missing or older than the sources: compiling the recorder into ${relative(ROOT, out)}`);
   const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
   const flags = ['--outDir', out, '--rootDir', ROOT, '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022', '--strict', '--skipLibCheck', '--esModuleInterop', '--types', 'node', '--resolveJsonModule'];
@@ -43,8 +44,9 @@ function recorderModule(t: Test): string {
 }
 
 t.test('kill -9 under load loses only uncommitted events, never a committed one', async (t) => {
-  const mod = recorderModule(t);
-  const dataDir = join(t.testdir(), 'data');
+  const workDir = t.testdir();
+  const mod = recorderModule(t, workDir);
+  const dataDir = join(workDir, 'data');
   const child = spawn(process.execPath, [join(ROOT, 'test/fixtures/recorder-crash-child.mjs'), pathToFileURL(mod).href, dataDir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -53,6 +55,7 @@ t.test('kill -9 under load loses only uncommitted events, never a committed one'
   let maxC = 0;
   let maxE = 0;
   let burst = 0;
+  let backlogMax = 0;
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (d: string) => {
     out += d;
@@ -63,7 +66,10 @@ t.test('kill -9 under load loses only uncommitted events, never a committed one'
       const n = Number(v);
       if (k === 'C') maxC = Math.max(maxC, n);
       else if (k === 'E') maxE = Math.max(maxE, n);
-      else if (k === 'READY') burst = n;
+      else if (k === 'READY') {
+        burst = n;
+        backlogMax = Number(l.split(' ')[2]);
+      }
     }
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
@@ -88,8 +94,11 @@ t.test('kill -9 under load loses only uncommitted events, never a committed one'
   let prefix = true;
   for (let i = 0; i < stored.length; i++) if (stored[i]!.bytes_in !== i) prefix = false;
   t.ok(prefix, 'stored events are exactly the first N emitted, in order: no hole');
-  t.comment(`emitted >= ${maxE}, reported committed ${maxC}, stored ${stored.length}, missing ~${Math.max(0, maxE - stored.length)} (uncommitted at the kill)`);
+  const missing = Math.max(0, maxE - stored.length);
+  t.comment(`emitted >= ${maxE}, reported committed ${maxC}, stored ${stored.length}, missing ~${missing} (uncommitted at the kill)`);
+  t.ok(backlogMax > 0 && missing <= backlogMax + burst, `missing (${missing}) is at most the uncommitted backlog (<= ${backlogMax + burst})`);
   // The store still takes writes after the crash.
-  const res = await s.writeBatch([{ ...stored[0]!, id: stored[stored.length - 1]!.id.slice(0, 10) + 'ZZZZZZZZ', bytes_in: -1 }]);
+  const now = Date.now();
+  const res = await s.writeBatch([{ ...stored[0]!, id: mintId(now, now), ts: now, bytes_in: -1 }]);
   t.equal(res.stored, 1, 'writable after recovery');
 });

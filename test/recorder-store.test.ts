@@ -9,7 +9,7 @@ import { mintId } from '../recorder/event-id.js';
 import { AccessControl, type KvDb } from '../gateway/core/access.js';
 import type { SgError } from '../gateway/core/errors.js';
 import type { SgEvent } from '../recorder/events.js';
-import { httpInput, oneOfEach, silentLogger, stamp } from './fixtures/recorder-helpers.js';
+import { captureLogger, httpInput, oneOfEach, silentLogger, stamp } from './fixtures/recorder-helpers.js';
 
 const logger = silentLogger();
 const code = (e: unknown) => (e as SgError).code;
@@ -94,7 +94,8 @@ t.test('values are compact: no id, no implied type, no undefined fields', async 
 });
 
 t.test('a stored id is never overwritten; bad events do not poison a batch', async (t) => {
-  const s = Store.open({ dir: t.testdir(), logger });
+  const cap = captureLogger();
+  const s = Store.open({ dir: t.testdir(), logger: cap.logger });
   t.teardown(() => s.close());
   const [a, b] = events(1);
   await s.writeBatch([a!]);
@@ -113,6 +114,11 @@ t.test('a stored id is never overwritten; bad events do not poison a batch', asy
   t.same(s.getEvent(a!.id), a, 'original kept');
   t.same(s.getEvent(b!.id), b);
   t.equal(s.countByType()['http.request'], 1, 'counts only what was stored');
+  t.match(
+    cap.lines.filter((l) => l.msg === 'store refused events: not written'),
+    [{ refused: 5, examples: [{ id: a!.id, problem: /duplicate/ }, { problem: /malformed/ }, { problem: /differs/ }, { problem: /unknown event type/ }, { problem: /cannot encode/ }] }],
+    'refusals are logged even if the caller ignores the result',
+  );
   t.same(await s.writeBatch([]), { stored: 0, duplicates: [], rejected: [] });
 });
 

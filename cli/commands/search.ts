@@ -9,9 +9,9 @@ import pino from 'pino';
 import { loadConfig } from '../../config/loader.js';
 import type { Config } from '../../config/schema.js';
 import { SgError } from '../../gateway/core/errors.js';
-import { newId } from '../../gateway/core/ids.js';
 import { systemClock, type Logger } from '../../gateway/core/runtime.js';
 import type { ActivityEvent, HttpRequestEvent } from '../../recorder/events.js';
+import { mintId } from '../../recorder/event-id.js';
 import { Store } from '../../recorder/store/store.js';
 import { parseRequestQuery } from '../../viewer/server/query-params.js';
 import { parseArgs, type CliIo } from '../io.js';
@@ -92,8 +92,10 @@ export async function openCliStore(configFlag: string | true | undefined, io: Cl
     logger,
     async record(a) {
       const ts = systemClock.now();
-      const ev: ActivityEvent = { id: newId(ts), ts, type: 'activity', initiator: 'cli', ...a, details: { ...a.details, ...(osUser ? { os_user: osUser } : {}) } };
-      await store.writeBatch([ev]);
+      const ev: ActivityEvent = { id: mintId(ts, ts), ts, type: 'activity', initiator: 'cli', ...a, details: { ...a.details, ...(osUser ? { os_user: osUser } : {}) } };
+      const r = await store.writeBatch([ev]);
+      // The change is done; its record must be too, or the operator has to know.
+      if (r.stored !== 1) throw new SgError('SG_ERR_STORE_WRITE', `the activity record was not stored: ${r.rejected[0]?.error ?? 'duplicate id'}`);
     },
     async close() {
       await store.close();
@@ -177,7 +179,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       io.stdout.write('no matching requests\n');
     } else {
       io.stdout.write(requestTable(page.items));
-      if (page.next_cursor) io.stdout.write(`\nnext cursor: ${terminalSafe(page.next_cursor)}${(page as { partial?: boolean }).partial ? '  (scan budget reached; continue with --cursor)' : ''}\n`);
+      if (page.next_cursor) io.stdout.write(`\nnext cursor: ${terminalSafe(page.next_cursor)}${page.partial ? '  (scan budget reached; continue with --cursor)' : ''}\n`);
     }
     return 0;
   } finally {

@@ -412,15 +412,16 @@ export class ProxyExchange extends RequestContext implements BodyListener, Dispa
 
   private bodyTooLarge(): void {
     this.proxy.refused('body_too_large');
-    const err = new BodyTooLargeError();
-    this.bodyStream?.destroy(err);
-    this.abortUpstream?.(err);
     if (!this.headGiven) {
       this.answer({ status: 413, code: 'SG_ERR_BODY_TOO_LARGE', error: 'body_too_large', text: TEXTS.body_too_large, close: true });
       return;
     }
+    // Marked answered first: destroying the body makes undici report an error synchronously.
     this.answered = true;
     this.error = 'body_too_large';
+    const err = new BodyTooLargeError();
+    this.bodyStream?.destroy(err);
+    this.abortUpstream?.(err);
     this.ex.abort();
     this.finish();
   }

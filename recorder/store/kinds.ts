@@ -69,9 +69,12 @@ export function toStored(kind: Kind, ev: SgEvent): Record<string, unknown> {
   return out;
 }
 
-/** The event back from its key and stored value. */
+/** The event back from its key and a freshly decoded value (completed in place: copying a
+ * 20-field object costs more than decoding it, and scans decode every row). */
 export function fromStored(kind: Kind, id: string, value: unknown): SgEvent {
   const implied = IMPLIED_TYPE[kind];
   const v = (isPlainObject(value) ? value : {}) as Record<string, unknown>;
-  return (implied ? { id, type: implied, ...v } : { id, ...v }) as unknown as SgEvent;
+  v.id = id;
+  if (implied) v.type = implied;
+  return v as unknown as SgEvent;
 }

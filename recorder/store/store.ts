@@ -203,7 +203,10 @@ export class Store {
         result.rejected.push({ event: ev, error: `cannot encode: ${(e as Error).message}` });
       }
     }
-    if (!rows.length) return result;
+    if (!rows.length) {
+      this.logRefused(result);
+      return result;
+    }
     const counts = new Map<string, number>();
     const duplicates: SgEvent[] = [];
     try {
@@ -231,6 +234,7 @@ export class Store {
     }
     for (const n of counts.values()) result.stored += n;
     result.duplicates = duplicates;
+    this.logRefused(result);
     return result;
   }
 
@@ -362,6 +366,14 @@ export class Store {
       for (const s of sources) s.it.return?.();
       txn.done();
     }
+  }
+
+  /** A refused event is never silent, even if the caller ignores the result. */
+  private logRefused(r: WriteResult): void {
+    const n = r.duplicates.length + r.rejected.length;
+    if (!n) return;
+    const examples = [...r.duplicates.map((e) => ({ id: e.id, type: e.type, problem: 'duplicate id: the stored event is kept' })), ...r.rejected.map((x) => ({ id: (x.event as { id?: unknown })?.id, type: (x.event as { type?: unknown })?.type, problem: x.error }))].slice(0, 5);
+    this.logger.error({ refused: n, examples }, 'store refused events: not written');
   }
 
   private countOf(type: EventType): number {

@@ -237,7 +237,7 @@ export function parseResponses(buf: Buffer, noBody: boolean[] = []): ParsedRespo
     });
     pos = end + 4;
     const get = (n: string) => headers.find(([k]) => k === n)?.[1];
-    let body = Buffer.alloc(0);
+    let body: Buffer = Buffer.alloc(0);
     const skipBody = noBody[out.length] === true || status === 204 || status === 304 || status < 200;
     if (!skipBody) {
       const te = get('transfer-encoding');
