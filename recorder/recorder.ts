@@ -93,6 +93,8 @@ export class Recorder implements Emitter {
   private pushedSeq = 0;
   private doneSeq = 0;
   private writing: Promise<boolean> | undefined;
+  /** The timer fired while a write was in flight. */
+  private kickMissed = false;
   private immediate: NodeJS.Immediate | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private backoffMs = 0;
@@ -273,7 +275,13 @@ export class Recorder implements Emitter {
 
   /** Timer and immediate entry point: respects the retry backoff. */
   private kick(): void {
-    if (this.retryTimer || this.writing || this.store.closed) return;
+    if (this.writing) {
+      // A tick that finds a write in flight is not lost: the next write starts when it ends,
+      // so an event waits at most about one interval plus one commit, never two intervals.
+      this.kickMissed = true;
+      return;
+    }
+    if (this.retryTimer || this.store.closed) return;
     if (this.queue.length === 0 && !this.losses.pending) return;
     void this.pump();
   }
@@ -299,7 +307,10 @@ export class Recorder implements Emitter {
       })
       .then((ok) => {
         this.writing = undefined;
-        if (ok && this.state !== 'closed' && (this.queue.length >= this.batchTrigger || (this.durable.size > 0 && this.queue.length > 0))) this.soon();
+        const missed = this.kickMissed;
+        this.kickMissed = false;
+        const waiting = this.queue.length > 0 || this.losses.pending;
+        if (ok && this.state !== 'closed' && waiting && (missed || this.queue.length >= this.batchTrigger || this.durable.size > 0)) this.soon();
         return ok;
       });
     this.writing = p;

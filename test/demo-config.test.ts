@@ -1,12 +1,15 @@
 // config/demo.yaml: valid, loopback only, pointed at the bundled panel, realms right for the
 // panel's paths, and its directory in step with the demo panel's users.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { loadConfig } from '../config/loader.js';
-import type { Config, RouteConfig } from '../config/schema.js';
+import type { Config } from '../config/schema.js';
 import { requestAction, requestSource } from '../gateway/http/analysis/classify.js';
+import { Directory } from '../gateway/http/analysis/directory.js';
+import { RouteTable } from '../gateway/http/routes.js';
+import { systemClock } from '../gateway/core/runtime.js';
 import { DEMO_USERS } from '../demo/panel/index.js';
 
 const FILE = fileURLToPath(new URL('../config/demo.yaml', import.meta.url));
@@ -18,11 +21,15 @@ async function load(): Promise<Config> {
   return config;
 }
 
-/** Routes are tried in order; the first whose prefix matches wins. */
-function routeFor(cfg: Config, path: string): RouteConfig {
-  const r = cfg.http[0]!.routes.find((x) => path.startsWith(x.match.path_prefix));
-  if (!r) throw new Error(`no route for ${path}`);
-  return r;
+/** The gateway's own route matching for the demo listener (closed by the caller's teardown). */
+function router(t: Test, cfg: Config) {
+  const table = new RouteTable(cfg.http[0]!.routes, { clock: systemClock, directory: new Directory(cfg.directory) });
+  t.teardown(() => table.close(false));
+  return (path: string) => {
+    const r = table.match('127.0.0.1:8081', path);
+    if (!r) throw new Error(`no route for ${path}`);
+    return r.cfg;
+  };
 }
 
 const loopback = (host: string) => host === 'localhost' || ipaddr.parse(host).range() === 'loopback';
@@ -54,6 +61,7 @@ t.test('config/demo.yaml is valid and loopback-only', async (t) => {
 
 t.test('realms, WEB/API and actions come out right for the panel paths', async (t) => {
   const cfg = await load();
+  const routeFor = router(t, cfg);
   const cases: [method: string, path: string, realm: string, source: 'WEB' | 'API', action: string][] = [
     ['GET', '/admin/', 'admin', 'WEB', 'view'],
     ['GET', '/admin/clients', 'admin', 'WEB', 'view'],
@@ -77,14 +85,14 @@ t.test('realms, WEB/API and actions come out right for the panel paths', async (
     ['GET', '/logout', 'client', 'WEB', 'logout'],
   ];
   for (const [method, path, realm, source, action] of cases) {
-    const r = routeFor(cfg, path);
+    const r = routeFor(path);
     t.equal(r.realm, realm, `${method} ${path}: realm ${realm} (route ${r.name})`);
     t.equal(requestSource(r, path, undefined, 'text/html'), source, `${method} ${path}: ${source}`);
     t.equal(requestAction(r, method, path), action, `${method} ${path}: ${action}`);
   }
   // Every login form path is read for the attempted username, on the route that serves it.
   for (const path of ['/login', '/admin/login', '/api/login', '/admin/api/login']) {
-    t.equal(routeFor(cfg, path).identity.form?.path, path, `${path}: form identity configured`);
+    t.equal(routeFor(path).identity.form?.path, path, `${path}: form identity configured`);
   }
 });
 

@@ -269,7 +269,7 @@ export class ProxyExchange extends RequestContext implements BodyListener, Dispa
   onAborted(): void {
     if (this.clientGone || this.finished) return;
     this.clientGone = true;
-    if (this.error === undefined) this.error = 'client_aborted';
+    if (this.error === undefined) this.error = this.proxy.cutting ? 'gateway_shutdown' : 'client_aborted';
     if (this.status === 0) this.status = 499;
     this.abortUpstream?.(new ClientAbortedError());
     this.bodyStream?.destroy();
@@ -523,7 +523,7 @@ export class UpgradeCall extends RequestContext {
     this.up.onAborted = () => {
       if (this.finished) return;
       this.status = this.status || 499;
-      this.error = 'client_aborted';
+      this.error = this.proxy.cutting ? 'gateway_shutdown' : 'client_aborted';
       this.finish();
     };
     this.up.relay(

@@ -120,6 +120,7 @@ class HttpFrontend implements Frontend {
     this.engine.stopAccepting();
     const drained = await this.proxy.waitIdle(Math.max(0, graceMs));
     if (!drained) this.deps.logger.warn({ listener: this.name, inFlight: this.proxy.inFlight }, 'grace period over: cutting in-flight requests');
+    this.proxy.cutting = true;
     this.engine.closeAll();
     await this.proxy.close(drained);
     this.deps.logger.info({ listener: this.name }, 'http listener closed');

@@ -57,8 +57,10 @@ export class HttpProxy implements EngineHandlers {
   readonly viewerCookieName: string;
   /** The engine writes its own Date header: drop the upstream's (set once the engine exists). */
   addsDate = false;
-  /** Close has begun: answers carry `Connection: close` where the engine allows it. */
+  /** Close has begun: the gateway's own answers close their connection. */
   closing = false;
+  /** The grace period is over and connections are being cut (records say `gateway_shutdown`). */
+  cutting = false;
   private readonly emitter: Emitter;
   private readonly metrics: Metrics;
   private inflight = 0;
