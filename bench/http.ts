@@ -52,7 +52,7 @@ const USAGE = `usage: npm run bench -- http [options]
   --rss-connections N  connections for the peak-RSS run of sessiongate-on (default 200; 0 = skip)
   --targets LIST       comma-separated subset of: ${TARGETS.join(', ')}
   --keep               keep the temp dir (configs, logs, data) for inspection
-  --strict             exit 3 when a first bar of DESIGN.md fails
+  --strict             exit 3 when a first bar of DESIGN.md, the recording check or a run fails
   --out DIR            where the JSON result goes (default bench/results)
 `;
 
@@ -99,8 +99,9 @@ interface Target {
   url: string;
   child?: Child;
   gateway?: GatewayTarget;
-  /** Requests wrk completed against this process, and the most that may have been in flight
-   *  when a run ended (wrk does not count those; the gateway may still record them). */
+  /** Requests completed against this process (wrk's counts and the readiness check), and the
+   *  most that may have been in flight when a run ended (wrk does not count those; the gateway
+   *  records them too). */
   completed: number;
   inFlight: number;
 }
@@ -112,7 +113,7 @@ export interface RecordingCheck {
   /** The store's own count (must equal the rows). */
   counter: number;
   completed: number;
-  /** Most requests wrk may have had in flight when its runs ended, plus readiness checks. */
+  /** Most requests wrk may have had in flight when its runs ended (one per connection per run). */
   slack: number;
   ok: boolean;
 }

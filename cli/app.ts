@@ -8,7 +8,7 @@ import type { Config } from '../config/schema.js';
 import type { Clock, Logger } from '../gateway/core/runtime.js';
 import { systemClock } from '../gateway/core/runtime.js';
 import { SessionRegistry } from '../gateway/core/registry.js';
-import { AccessControl, type KvDb } from '../gateway/core/access.js';
+import { AccessControl } from '../gateway/core/access.js';
 import { Metrics } from '../gateway/core/metrics.js';
 import type { Frontend } from '../gateway/core/frontend.js';
 import { UserStore } from '../gateway/core/users.js';
@@ -96,8 +96,8 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   let viewer: ReturnType<typeof createViewer> | undefined;
   const emitter: Emitter = config.audit.enabled ? recorder : new NullEmitter();
   const registry = new SessionRegistry({ clock, emitter: recorder });
-  const access = new AccessControl({ clock, db: recorder.store.openDb('access') as unknown as KvDb });
-  const users = new UserStore(recorder.store.openDb('users') as unknown as KvDb, { clock });
+  const access = new AccessControl({ clock, db: recorder.store.openDb('access') });
+  const users = new UserStore(recorder.store.openDb('users'), { clock });
   const directory = new Directory(config.directory);
   const secret = sessionKeySecret(config.data_dir);
 
@@ -137,7 +137,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
           const s = recorder.stats();
           return { ok: s.writable, details: { recorder: s, live_sessions: registry.size() } };
         },
-        sessionsDb: recorder.store.openDb('viewer_sessions') as unknown as KvDb,
+        sessionsDb: recorder.store.openDb('viewer_sessions'),
       });
       await viewer.start();
     }

@@ -400,6 +400,32 @@ t.test('hostile input', async (t) => {
   t.equal((await h.call('GET', '/healthz')).status, 200);
 });
 
+t.test('clients that go away mid-request: no write to an aborted response, server unaffected', async (t) => {
+  const h = await harness(t, { viewer: { login_rate_limit: { max_attempts: 20 } } });
+  await h.addUser('uma', 'admin');
+  const body = JSON.stringify({ name: 'uma', password: 'wrong wrong wrong' });
+  // The sign-in is still hashing (async) when the client is gone.
+  for (let i = 0; i < 5; i++) {
+    const sock = connect(h.port, '127.0.0.1');
+    await new Promise<void>((resolve) => sock.on('connect', () => resolve()));
+    sock.write(`POST /api/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`, () => sock.destroy());
+  }
+  // Half a body, then gone: the handler waits for a body that never comes.
+  const half = connect(h.port, '127.0.0.1');
+  await new Promise<void>((resolve) => half.on('connect', () => resolve()));
+  half.write(`POST /api/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"name":`, () => half.destroy());
+
+  let failed = 0;
+  for (let i = 0; i < 300 && failed < 5; i++) {
+    failed = (await h.activity('login_failed')).length;
+    if (failed < 5) await new Promise((r) => setTimeout(r, 20));
+  }
+  t.equal(failed, 5, 'each abandoned sign-in still ran to its end and was recorded');
+  t.equal((await h.call('GET', '/healthz')).status, 200, 'server still answers');
+  const again = await h.call('POST', '/api/login', { json: { name: 'uma', password: 'uma-long-enough-pw' } });
+  t.equal(again.status, 200, 'and signs people in');
+});
+
 t.test('strict audit mode: a viewer action is answered only once recorded', async (t) => {
   const h = await harness(t, { audit: { mode: 'strict' } });
   const { name, password } = await h.addUser('sam', 'auditor');

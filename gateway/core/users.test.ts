@@ -4,7 +4,6 @@ import pino from 'pino';
 import { join } from 'node:path';
 import { UserStore, generatePassword, hashPassword, checkPassword, USER_NAME_RE } from './users.js';
 import type { KvDb } from './access.js';
-import { SgError } from './errors.js';
 
 const logger = pino({ level: 'silent' });
 

@@ -329,6 +329,14 @@ export class ProxyExchange extends RequestContext implements BodyListener, Dispa
   onError(err: Error): void {
     if (this.finished || this.clientGone) return;
     if (this.answered) return;
+    if (this.proxy.cutting) {
+      // Shutdown after the grace period: the pools are destroyed under in-flight requests.
+      this.answered = true;
+      this.error = 'gateway_shutdown';
+      if (this.status === 0) this.status = 499;
+      this.ex.abort();
+      return this.finish();
+    }
     if (!this.headGiven) {
       const f = classifyUpstreamError(err);
       if (f.error !== 'bad_request') this.proxy.upstreamFailed(this.route!, err, f.error);

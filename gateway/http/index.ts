@@ -122,6 +122,8 @@ class HttpFrontend implements Frontend {
     if (!drained) this.deps.logger.warn({ listener: this.name, inFlight: this.proxy.inFlight }, 'grace period over: cutting in-flight requests');
     this.proxy.cutting = true;
     this.engine.closeAll();
+    // Let the engines report the cut connections before the pools are torn down.
+    await new Promise((r) => setImmediate(r));
     await this.proxy.close(drained);
     this.deps.logger.info({ listener: this.name }, 'http listener closed');
   }
