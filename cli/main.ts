@@ -6,7 +6,7 @@ import type { CliIo } from './io.js';
 const COMMANDS: Record<string, { file: string; help: string }> = {
   start: { file: 'start', help: 'start [--config FILE]            run the gateway' },
   'check-config': { file: 'check-config', help: 'check-config FILE                validate a config file' },
-  users: { file: 'users', help: 'users add|list|remove|passwd ...  manage viewer users' },
+  users: { file: 'users', help: 'users add|list|remove|passwd|role  manage viewer users' },
   search: { file: 'search', help: 'search [filters]                 search recorded requests' },
 };
 
