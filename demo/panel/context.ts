@@ -3,7 +3,7 @@
 // that Sessiongate reads (and strips) to attribute the request.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { PanelStore, User, UserType } from './store.js';
-import { layout, html, type SafeHtml } from './html.js';
+import { layout, html } from './html.js';
 
 export const SESSION_COOKIE = 'panel_sid';
 export const IDENTITY_HEADER = 'x-sessiongate-user';
@@ -225,4 +225,3 @@ export function idParam(ctx: Ctx, name = 'id'): number {
   return Number(ctx.params[name]);
 }
 
-export type { SafeHtml };

@@ -307,7 +307,7 @@ export class ProxyExchange extends RequestContext implements BodyListener, Dispa
     const noBody = isHead || statusCode === 204 || statusCode === 304;
     this.headGiven = true;
     this.ex.head(statusCode, statusText || reasonPhrase(statusCode), f.headers, noBody ? -1 : f.contentLength, noBody, isHead ? f.contentLength : -1);
-    if (!noBody) process.nextTick(flushHead, this);
+    if (!noBody) scheduleFlush(this);
     return true;
   }
 
@@ -356,7 +356,7 @@ export class ProxyExchange extends RequestContext implements BodyListener, Dispa
     this.onError(new Error('unexpected upgrade'));
   }
 
-  /** process.nextTick target: the head goes out even when the body is slow to start. */
+  /** The head goes out even when the body is slow to start (called on the next loop turn). */
   flushHeadNow(): void {
     if (!this.answered && !this.clientGone && this.bytesOut === 0) this.ex.flushHead();
   }
@@ -485,8 +485,16 @@ export class ProxyExchange extends RequestContext implements BodyListener, Dispa
   }
 }
 
-function flushHead(x: ProxyExchange): void {
-  x.flushHeadNow();
+// Heads whose body has not started are flushed once the current I/O callbacks are done; one
+// setImmediate serves every exchange answered in the same loop turn (most need nothing).
+let toFlush: ProxyExchange[] = [];
+function flushHeads(): void {
+  const list = toFlush;
+  toFlush = [];
+  for (const x of list) x.flushHeadNow();
+}
+function scheduleFlush(x: ProxyExchange): void {
+  if (toFlush.push(x) === 1) setImmediate(flushHeads);
 }
 
 function sendLater(ex: ServerExchange, a: ReturnType<typeof gatewayAnswer>, close: boolean): void {

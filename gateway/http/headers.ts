@@ -33,6 +33,11 @@ const NEVER_CONNECTION_LISTED = new Set(['content-length', 'host', 'close', 'kee
 /** Extra field names listed in a Connection header (lowercase), or undefined when there are none. */
 export function connectionListed(connection: string | undefined): Set<string> | undefined {
   if (connection === undefined) return undefined;
+  // The usual values list nothing: no split.
+  if (connection.length <= 10) {
+    const l = connection.toLowerCase();
+    if (l === 'keep-alive' || l === 'close' || l === 'upgrade') return undefined;
+  }
   let out: Set<string> | undefined;
   for (const part of connection.split(',')) {
     const t = part.trim().toLowerCase();
@@ -108,7 +113,7 @@ export function filterResponseHeaders(raw: readonly Buffer[] | readonly string[]
   for (let i = 0; i < raw.length; i += 2) {
     const rn = raw[i]!;
     const name = typeof rn === 'string' ? rn : rn.toString('latin1');
-    const lower = name.toLowerCase();
+    const lower = lowerName(name);
     const value = raw[i + 1]!;
     if (RESPONSE_DROP.has(lower)) {
       if (lower === 'content-length') {
@@ -143,6 +148,17 @@ export function filterResponseHeaders(raw: readonly Buffer[] | readonly string[]
 
 function str(v: Buffer | string): string {
   return typeof v === 'string' ? v : v.toString('latin1');
+}
+
+// Upstreams send the same few field names over and over: lowercase each spelling once.
+const LOWER = new Map<string, string>();
+function lowerName(name: string): string {
+  let l = LOWER.get(name);
+  if (l === undefined) {
+    l = name.toLowerCase();
+    if (LOWER.size < 1024) LOWER.set(name, l);
+  }
+  return l;
 }
 
 /** Lookup for RouteIdentity.fromResponse(): watched values, and Set-Cookie joined by "\n". */

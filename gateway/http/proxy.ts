@@ -251,10 +251,9 @@ export class HttpProxy implements EngineHandlers {
   }
 }
 
+const NON_ASCII = /[^\x00-\x7f]/;
+
 /** Heads are kept one char per byte; records show text, so UTF-8 sequences are decoded. */
 function utf8Text(s: string): string {
-  for (let i = 0; i < s.length; i++) {
-    if (s.charCodeAt(i) > 0x7f) return Buffer.from(s, 'latin1').toString('utf8');
-  }
-  return s;
+  return NON_ASCII.test(s) ? Buffer.from(s, 'latin1').toString('utf8') : s;
 }
