@@ -322,6 +322,12 @@ export class ProxyExchange extends RequestContext implements BodyListener, Dispa
   onComplete(): void {
     if (this.answered || this.clientGone || this.finished) return;
     this.answered = true;
+    if (!this.bodyEnded) {
+      // The upstream answered without reading the whole upload: the rest is drained and dropped,
+      // and a client paused for backpressure is let go so the connection can serve the next request.
+      this.bodyStream?.destroy();
+      this.ex.resumeBody();
+    }
     this.ex.end();
     this.finish();
   }

@@ -36,16 +36,19 @@ function loadTls(name: string, tls: TlsConfig): TlsMaterial {
   const cert = read(tls.cert, 'certificate');
   const key = read(tls.key, 'key');
   const passphrase = tls.passphrase_file ? read(tls.passphrase_file, 'passphrase').toString('utf8').replace(/\r?\n$/, '') : undefined;
+  let x509: X509Certificate;
   try {
-    new X509Certificate(cert);
+    x509 = new X509Certificate(cert);
   } catch (e) {
     throw new SgError('SG_ERR_CONFIG_INVALID', `listener "${name}": ${tls.cert} is not a PEM certificate`, { cause: e });
   }
+  let pk: ReturnType<typeof createPrivateKey>;
   try {
-    createPrivateKey({ key, passphrase });
+    pk = createPrivateKey({ key, passphrase });
   } catch (e) {
     throw new SgError('SG_ERR_CONFIG_INVALID', `listener "${name}": cannot load the private key ${tls.key} (wrong passphrase or not PEM)`, { cause: e });
   }
+  if (!x509.checkPrivateKey(pk)) throw new SgError('SG_ERR_CONFIG_INVALID', `listener "${name}": the private key ${tls.key} does not belong to the certificate ${tls.cert}`);
   return { certFile: tls.cert, keyFile: tls.key, cert, key, passphrase };
 }
 
