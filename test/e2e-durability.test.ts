@@ -95,15 +95,8 @@ function storedCounts(dataDir: string): { ok: number; total: number; gaps: numbe
   return { ok, total, gaps };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-t.test('SIGTERM under load, then restart: every response received has its record', async (t) => {
-  const body = 'x'.repeat(1024);
-  const up = await startUpstream(t, (req, res) => {
-    req.resume();
-    res.setHeader('content-type', 'text/plain');
-    res.end(body);
-  });
+/** A gateway config with one listener in front of `upstream`, data in a fresh temp dir. */
+function writeConfig(upstream: string): { dataDir: string; file: string } {
   const dir = tempDir();
   const dataDir = join(dir, 'data');
   const file = join(dir, 'gw.yaml');
@@ -117,9 +110,22 @@ http:
   - name: edge
     listen: 127.0.0.1:0
     routes:
-      - { name: all, upstream: '${up.url}', realm: client }
+      - { name: all, upstream: '${upstream}', realm: client }
 `,
   );
+  return { dataDir, file };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+t.test('SIGTERM under load, then restart: every response received has its record', async (t) => {
+  const body = 'x'.repeat(1024);
+  const up = await startUpstream(t, (req, res) => {
+    req.resume();
+    res.setHeader('content-type', 'text/plain');
+    res.end(body);
+  });
+  const { dataDir, file } = writeConfig(up.url);
   let clientOk = 0;
   for (const round of [1, 2]) {
     const gw = await startCli(file);
@@ -143,22 +149,7 @@ t.test('kill -9 under load: only the last flush window may be missing', async (t
     req.resume();
     res.end('y'.repeat(1024));
   });
-  const dir = tempDir();
-  const dataDir = join(dir, 'data');
-  const file = join(dir, 'gw.yaml');
-  writeFileSync(
-    file,
-    `data_dir: ${dataDir}
-log: { level: warn }
-viewer: { enabled: false }
-audit: { flush_interval: ${FLUSH_MS}ms }
-http:
-  - name: edge
-    listen: 127.0.0.1:0
-    routes:
-      - { name: all, upstream: '${up.url}', realm: client }
-`,
-  );
+  const { dataDir, file } = writeConfig(up.url);
   const gw = await startCli(file);
   const l = load(gw.url);
   const started = Date.now();
