@@ -1,13 +1,128 @@
 // Prometheus metrics for every component, in one registry served by the viewer's /metrics.
+// Per-request metrics are kept in plain local cells (an increment, a bucket search) and handed to
+// prom-client only when the registry is scraped: prom-client's own label hashing and observe()
+// cost more per request than the rest of the proxy's bookkeeping together.
 import client from 'prom-client';
+
+/** One label set's running count, bumped directly by the hot path (`cell.n++`). */
+export interface CountCell {
+  n: number;
+}
+
+/** Counts kept outside prom-client and added to a prom-client Counter when it is collected. */
+export class LocalCounts<L extends string> {
+  private readonly cells: { labels: Partial<Record<L, string>>; cell: CountCell }[] = [];
+
+  /** A new cell for these labels; callers keep it (one lookup per label set, not per event). */
+  cell(labels: Partial<Record<L, string>>): CountCell {
+    const cell = { n: 0 };
+    this.cells.push({ labels, cell });
+    return cell;
+  }
+
+  /** Moves the pending counts into the counter (its `collect` hook). */
+  flush(counter: client.Counter<L>): void {
+    for (const { labels, cell } of this.cells) {
+      if (cell.n === 0) continue;
+      counter.inc(labels, cell.n);
+      cell.n = 0;
+    }
+  }
+}
+
+/** One label set of a LocalHistogram: per-bucket counts (not cumulative), sum and count. */
+export class HistogramCell {
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+
+  constructor(
+    private readonly bounds: readonly number[],
+    readonly labels: Readonly<Record<string, string>>,
+  ) {
+    this.counts = new Float64Array(bounds.length);
+  }
+
+  observe(v: number): void {
+    const b = this.bounds;
+    // Few buckets: a linear scan beats a binary search; values over the last bound only count in +Inf.
+    for (let i = 0; i < b.length; i++) {
+      if (v <= b[i]!) {
+        this.counts[i]!++;
+        break;
+      }
+    }
+    this.sum += v;
+    this.count++;
+  }
+}
+
+/**
+ * A labelled histogram served in prom-client's format (`_bucket{le}`, `_sum`, `_count`) from
+ * plain arrays: registered in a Registry like any prom-client metric.
+ */
+export class LocalHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  readonly name: string;
+  readonly help: string;
+  private readonly bounds: readonly number[];
+  private readonly cells = new Map<string, HistogramCell>();
+
+  constructor(cfg: { name: string; help: string; buckets: readonly number[]; registers: client.Registry[] }) {
+    this.name = cfg.name;
+    this.help = cfg.help;
+    this.bounds = [...cfg.buckets].sort((a, b) => a - b);
+    for (const r of cfg.registers) r.registerMetric(this as unknown as client.Metric);
+  }
+
+  /** The cell for a label set (callers keep it). */
+  cell(labels: Readonly<Record<string, string>>): HistogramCell {
+    const key = JSON.stringify(Object.entries(labels).sort());
+    let c = this.cells.get(key);
+    if (c === undefined) {
+      c = new HistogramCell(this.bounds, { ...labels });
+      this.cells.set(key, c);
+    }
+    return c;
+  }
+
+  /** What a Registry reads when it serves the metric (prom-client's MetricObjectWithValues shape). */
+  get(): { name: string; help: string; type: 'histogram'; values: client.MetricValueWithName<string>[]; aggregator: 'sum' } {
+    const values: client.MetricValueWithName<string>[] = [];
+    const bucket = `${this.name}_bucket`;
+    for (const c of this.cells.values()) {
+      let acc = 0;
+      for (let i = 0; i < this.bounds.length; i++) {
+        acc += c.counts[i]!;
+        values.push({ metricName: bucket, labels: { ...c.labels, le: this.bounds[i]! }, value: acc });
+      }
+      values.push({ metricName: bucket, labels: { ...c.labels, le: '+Inf' }, value: c.count });
+      values.push({ metricName: `${this.name}_sum`, labels: { ...c.labels }, value: c.sum });
+      values.push({ metricName: `${this.name}_count`, labels: { ...c.labels }, value: c.count });
+    }
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: 'sum' };
+  }
+
+  reset(): void {
+    for (const c of this.cells.values()) {
+      c.counts.fill(0);
+      c.sum = 0;
+      c.count = 0;
+    }
+  }
+}
 
 export class Metrics {
   readonly registry = new client.Registry();
-  readonly httpRequests = new client.Counter({
+  /** Hot-path counts behind httpRequests (see httpRequestCell()). */
+  private readonly httpRequestCounts = new LocalCounts<'listener' | 'status'>();
+  readonly httpRequests: client.Counter<'listener' | 'status'> = new client.Counter({
     name: 'sessiongate_http_requests_total',
     help: 'Requests answered by HTTP listeners, by listener and status',
     labelNames: ['listener', 'status'] as const,
     registers: [this.registry],
+    collect: () => this.httpRequestCounts.flush(this.httpRequests),
   });
   readonly httpRefused = new client.Counter({
     name: 'sessiongate_http_refused_total',
@@ -15,10 +130,10 @@ export class Metrics {
     labelNames: ['listener', 'reason'] as const,
     registers: [this.registry],
   });
-  readonly upstreamLatency = new client.Histogram({
+  /** Labels `listener`, `route`; observe through a cell (`upstreamLatency.cell({...}).observe(s)`). */
+  readonly upstreamLatency = new LocalHistogram({
     name: 'sessiongate_upstream_latency_seconds',
     help: 'Time from forwarding a request to upstream response headers',
-    labelNames: ['listener', 'route'] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });
@@ -56,6 +171,11 @@ export class Metrics {
     labelNames: ['protocol'] as const,
     registers: [this.registry],
   });
+
+  /** A cell counting requests for one listener and status (bump `n`; published at scrape time). */
+  httpRequestCell(listener: string, status: string): CountCell {
+    return this.httpRequestCounts.cell({ listener, status });
+  }
 
   constructor() {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'sessiongate_' });

@@ -491,8 +491,10 @@ export class ProxyExchange extends RequestContext implements BodyListener, Dispa
   }
 }
 
-// Heads whose body has not started are flushed once the current I/O callbacks are done; one
-// setImmediate serves every exchange answered in the same loop turn (most need nothing).
+// Heads whose body has not started are flushed once undici has parsed what the current socket
+// read holds (a microtask: it runs after the whole read is processed, so a head and a body that
+// arrived together still go out in one write). Not setImmediate: a pending immediate stops the
+// loop from waiting in epoll, so every turn serves fewer requests and costs more per request.
 let toFlush: ProxyExchange[] = [];
 function flushHeads(): void {
   const list = toFlush;
@@ -500,7 +502,7 @@ function flushHeads(): void {
   for (const x of list) x.flushHeadNow();
 }
 function scheduleFlush(x: ProxyExchange): void {
-  if (toFlush.push(x) === 1) setImmediate(flushHeads);
+  if (toFlush.push(x) === 1) queueMicrotask(flushHeads);
 }
 
 function sendLater(ex: ServerExchange, a: ReturnType<typeof gatewayAnswer>, close: boolean): void {

@@ -1,12 +1,11 @@
 // The proxy logic of one HTTP listener, shared by both engines: per-listener state (routes,
 // trusted proxies, URL redaction, session hashing, live panel sessions), the entry points the
 // engine calls, in-flight accounting for graceful close, metrics, and the request record.
-import type { Counter, Histogram } from 'prom-client';
 import type { HttpListenerConfig } from '../../config/schema.js';
 import type { HttpRequestEvent, HttpSource } from '../../recorder/events.js';
 import type { Emitter } from '../../recorder/emitter.js';
 import type { AccessControl } from '../core/access.js';
-import type { Metrics } from '../core/metrics.js';
+import type { CountCell, HistogramCell, Metrics } from '../core/metrics.js';
 import type { SessionRegistry } from '../core/registry.js';
 import type { Clock, Logger } from '../core/runtime.js';
 import { normalizeIp, TrustedProxies } from './analysis/client-ip.js';
@@ -35,6 +34,8 @@ export interface HttpFrontendDeps {
   viewerCookieName: string;
   /** Keys the panel-session-key hash (HMAC); at least 16 bytes. */
   sessionKeySecret: Buffer;
+  /** Upstream idle keep-alive (and cap on `Keep-Alive: timeout` hints), ms; default 60 s. */
+  upstreamKeepAliveMs?: number;
 }
 
 /** Recorded user agents are cut to this many chars (records stay small; the head limit bounds the rest). */
@@ -65,8 +66,8 @@ export class HttpProxy implements EngineHandlers {
   private readonly metrics: Metrics;
   private inflight = 0;
   private idleWaiters: (() => void)[] = [];
-  private readonly byStatus = new Map<number, Counter.Internal>();
-  private readonly latency = new Map<CompiledRoute, Histogram.Internal<'listener' | 'route'>>();
+  private readonly byStatus = new Map<number, CountCell>();
+  private readonly latency = new Map<CompiledRoute, HistogramCell>();
   private readonly warned = new Map<string, { at: number; suppressed: number }>();
 
   constructor(cfg: HttpListenerConfig, deps: HttpFrontendDeps) {
@@ -87,7 +88,7 @@ export class HttpProxy implements EngineHandlers {
     this.trusted = new TrustedProxies(cfg.trusted_proxies);
     this.urls = new UrlRecorder(cfg.redact_query);
     this.hasher = new SessionKeyHasher(deps.sessionKeySecret);
-    this.routes = new RouteTable(cfg.routes, { clock: deps.clock, directory: deps.directory });
+    this.routes = new RouteTable(cfg.routes, { clock: deps.clock, directory: deps.directory, keepAliveMs: deps.upstreamKeepAliveMs });
     this.sessions = new PanelSessions({
       clock: deps.clock,
       logger: deps.logger,
@@ -141,7 +142,7 @@ export class HttpProxy implements EngineHandlers {
   observeUpstream(route: CompiledRoute, ms: number): void {
     let h = this.latency.get(route);
     if (h === undefined) {
-      h = this.metrics.upstreamLatency.labels(this.listener, route.name);
+      h = this.metrics.upstreamLatency.cell({ listener: this.listener, route: route.name });
       this.latency.set(route, h);
     }
     h.observe(ms / 1000);
@@ -170,10 +171,10 @@ export class HttpProxy implements EngineHandlers {
     this.inflight--;
     let c = this.byStatus.get(x.status);
     if (c === undefined) {
-      c = this.metrics.httpRequests.labels(this.listener, String(x.status));
+      c = this.metrics.httpRequestCell(this.listener, String(x.status));
       this.byStatus.set(x.status, c);
     }
-    c.inc();
+    c.n++;
     try {
       this.emitter.emit(this.event(x));
     } catch (e) {

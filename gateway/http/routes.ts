@@ -10,8 +10,20 @@ import type { Directory } from './analysis/directory.js';
 import { RouteIdentity } from './analysis/identity.js';
 import { hostOnly } from './request-head.js';
 
-/** Idle upstream keep-alive connections are closed after this (below typical server timeouts of 5 s). */
-const KEEP_ALIVE_MS = 4_000;
+/**
+ * How long an idle upstream connection is kept when the upstream does not say (`Keep-Alive:
+ * timeout=N` answers are followed, capped at this). Short values make the pool reconnect under
+ * uneven load (a connect per request at worst); a server that closes earlier without saying so is
+ * caught by undici's idle-socket check before reuse (the FIN is already queued), so long is safe.
+ */
+export const DEFAULT_UPSTREAM_KEEP_ALIVE_MS = 60_000;
+
+export interface RouteDeps {
+  clock: Clock;
+  directory: Directory;
+  /** Upstream idle keep-alive and cap on server hints, ms (default DEFAULT_UPSTREAM_KEEP_ALIVE_MS). */
+  keepAliveMs?: number;
+}
 
 export class CompiledRoute {
   readonly name: string;
@@ -40,7 +52,7 @@ export class CompiledRoute {
   constructor(
     readonly cfg: RouteConfig,
     readonly index: number,
-    deps: { clock: Clock; directory: Directory },
+    deps: RouteDeps,
   ) {
     this.name = cfg.name;
     this.realm = cfg.realm;
@@ -71,10 +83,13 @@ export class CompiledRoute {
     this.hasIdentity = !!(idc.header || idc.jwt || idc.basic || idc.form);
     this.sessionCookie = cfg.session.cookie || undefined;
     this.clearSessionCookie = this.sessionCookie ? `${this.sessionCookie}=; Path=/; Max-Age=0; HttpOnly` : undefined;
+    const keepAlive = deps.keepAliveMs ?? DEFAULT_UPSTREAM_KEEP_ALIVE_MS;
+    if (!Number.isFinite(keepAlive) || keepAlive <= 0) throw new SgError('SG_ERR_CONFIG_INVALID', `route "${cfg.name}": invalid upstream keep-alive ${keepAlive}`);
     this.pool = new Pool(this.origin, {
       connections: cfg.connections,
       pipelining: 1,
-      keepAliveTimeout: KEEP_ALIVE_MS,
+      keepAliveTimeout: keepAlive,
+      keepAliveMaxTimeout: keepAlive,
       headersTimeout: cfg.timeouts.headers,
       bodyTimeout: cfg.timeouts.body,
       connect: { timeout: cfg.timeouts.connect },
@@ -116,7 +131,7 @@ export function prefixMatches(prefix: string, target: string): boolean {
 export class RouteTable {
   readonly routes: readonly CompiledRoute[];
 
-  constructor(routes: readonly RouteConfig[], deps: { clock: Clock; directory: Directory }) {
+  constructor(routes: readonly RouteConfig[], deps: RouteDeps) {
     if (routes.length === 0) throw new SgError('SG_ERR_CONFIG_INVALID', 'an HTTP listener needs at least one route');
     const compiled: CompiledRoute[] = [];
     try {

@@ -31,39 +31,70 @@ function bytes(s: string): string {
   return NON_ASCII.test(s) ? Buffer.from(s, 'utf8').toString('latin1') : s;
 }
 
-// req.forEach target without a closure per request.
+// req.forEach target without a closure per request; it also notes whether a body is announced.
 let sink: string[] = [];
+let sinkBody = false;
 function collect(k: string, v: string): void {
   sink.push(k, bytes(v));
+  if ((k === 'content-length' && v !== '0') || k === 'transfer-encoding') sinkBody = true;
+}
+
+// Peer address text by binary address. uWS asks the kernel (getpeername) on every call and has no
+// per-connection handle in JS to cache it on, so the cheaper binary form is read and its text,
+// formatted once per address, is looked up. Bounded: a flood of distinct peers only resets it.
+const PEER_CACHE_MAX = 4096;
+const peersV4 = new Map<number, string>();
+const peersOther = new Map<string, string>();
+
+function peerText(res: HttpResponse): string {
+  const ab = res.getRemoteAddress();
+  if (ab.byteLength === 4) {
+    const b = new Uint8Array(ab);
+    const key = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
+    let t = peersV4.get(key);
+    if (t === undefined) {
+      t = `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+      if (peersV4.size >= PEER_CACHE_MAX) peersV4.clear();
+      peersV4.set(key, t);
+    }
+    return t;
+  }
+  if (ab.byteLength === 0) return '';
+  const key = Buffer.from(ab).toString('latin1');
+  let t = peersOther.get(key);
+  if (t === undefined) {
+    t = Buffer.from(res.getRemoteAddressAsText()).toString('latin1');
+    if (peersOther.size >= PEER_CACHE_MAX) peersOther.clear();
+    peersOther.set(key, t);
+  }
+  return t;
 }
 
 /** Copies the request head out of uWS (valid only during the handler call). */
 export function readHead(res: HttpResponse, req: HttpRequest): { head: RequestHead; expectsBody: boolean } {
   const headers: string[] = [];
   sink = headers;
+  sinkBody = false;
   req.forEach(collect);
   sink = [];
+  const expectsBody = sinkBody;
   const url = req.getUrl();
   const q = req.getQuery() as string | undefined;
   const target = bytes(q ? `${url}?${q}` : url);
-  let expectsBody = false;
-  for (let i = 0; i < headers.length; i += 2) {
-    const n = headers[i]!;
-    if ((n === 'content-length' && headers[i + 1] !== '0') || n === 'transfer-encoding') expectsBody = true;
-  }
-  const peer = Buffer.from(res.getRemoteAddressAsText()).toString('latin1');
-  return { head: { method: req.getCaseSensitiveMethod(), target, headers, peer }, expectsBody };
+  return { head: { method: req.getCaseSensitiveMethod(), target, headers, peer: peerText(res) }, expectsBody };
 }
 
-const STATUS_LINES = new Map<number, string>();
+// Status lines by status, with the standard reason phrase they were made from.
+const STATUS_LINES = new Map<number, { line: string; reason: string }>();
 function statusLine(status: number, reason: string): string {
   let s = STATUS_LINES.get(status);
   if (s === undefined) {
-    s = `${status} ${reasonPhrase(status)}`;
+    const std = reasonPhrase(status);
+    s = { line: `${status} ${std}`, reason: std };
     STATUS_LINES.set(status, s);
   }
   // A custom reason phrase from the upstream is kept (rare: no cache).
-  return reason === s.slice(4) ? s : `${status} ${reason}`;
+  return reason === s.reason ? s.line : `${status} ${reason}`;
 }
 
 // Cork callbacks without a closure per call: the operation and its argument sit here.
