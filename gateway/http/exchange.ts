@@ -100,6 +100,8 @@ export abstract class RequestContext {
   error: string | undefined = undefined;
   upstreamMs: number | undefined = undefined;
   finished = false;
+  /** The socket peer, normalised (computed once: admission and X-Forwarded-For both use it). */
+  private peer: string | undefined = undefined;
 
   constructor(
     readonly proxy: HttpProxy,
@@ -120,7 +122,7 @@ export abstract class RequestContext {
       this.trustedPeer = p.trusted.has(head.peer);
       this.ip = clientIp(head.peer, scan.xff, p.trusted);
     } else {
-      this.ip = p.peerIp(head.peer);
+      this.ip = this.peerIp();
     }
     if (scan.problem) {
       const pr = scan.problem;
@@ -165,6 +167,10 @@ export abstract class RequestContext {
     }
     if (this.hash !== undefined) this.session = p.sessions.touch(this.hash, this.ip, { realm: route.realm, route: route.name });
     return undefined;
+  }
+
+  protected peerIp(): string {
+    return (this.peer ??= this.proxy.peerIp(this.head.peer));
   }
 
   /** Revoked and locked: 401 JSON for API clients, a 403 page for browsers. */
@@ -387,7 +393,7 @@ export class ProxyExchange extends RequestContext implements BodyListener, Dispa
     const headers = upstreamRequestHeaders(this.head.headers, {
       preserveHost: route.cfg.preserve_host,
       viewerCookie: p.viewerCookieName,
-      peerIp: p.peerIp(this.head.peer),
+      peerIp: this.peerIp(),
       trustedPeer: this.trustedPeer,
       proto: p.scheme,
       host: scan.host,
@@ -534,7 +540,7 @@ export class UpgradeCall extends RequestContext {
     const headers = upstreamRequestHeaders(this.head.headers, {
       preserveHost: route.cfg.preserve_host,
       viewerCookie: p.viewerCookieName,
-      peerIp: p.peerIp(this.head.peer),
+      peerIp: this.peerIp(),
       trustedPeer: this.trustedPeer,
       proto: p.scheme,
       host: scan.host,

@@ -112,28 +112,30 @@ export function filterResponseHeaders(raw: readonly Buffer[] | readonly string[]
   let listed: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const rn = raw[i]!;
-    const name = typeof rn === 'string' ? rn : rn.toString('latin1');
-    const lower = lowerName(name);
+    const e = typeof rn === 'string' ? nameOf(rn) : nameFromBytes(rn);
+    const lower = e.lower;
     const value = raw[i + 1]!;
-    if (RESPONSE_DROP.has(lower)) {
-      if (lower === 'content-length') {
-        const v = str(value).trim();
-        contentLength = /^\d{1,15}$/.test(v) ? Number(v) : -1;
-      } else if (lower === 'connection') {
-        const l = connectionListed(str(value));
-        if (l) for (const n of l) (listed ??= new Set()).add(n);
-      }
+    const kind = e.kind;
+    if (kind === K_CONTENT_LENGTH) {
+      contentLength = parseLength(value);
       continue;
     }
+    if (kind === K_CONNECTION) {
+      if (typeof value !== 'string' && listsNothing(value)) continue;
+      const l = connectionListed(str(value));
+      if (l) for (const n of l) (listed ??= new Set()).add(n);
+      continue;
+    }
+    if (kind === K_HOP) continue;
     if (drop.size > 0 && drop.has(lower)) {
       watched ??= new Map();
       const prev = watched.get(lower);
       watched.set(lower, prev === undefined ? str(value) : `${prev}, ${str(value)}`);
       continue;
     }
-    if (lower === 'set-cookie') (setCookies ??= []).push(str(value));
-    else if (dropDate && lower === 'date') continue;
-    out.push(name, value);
+    if (kind === K_SET_COOKIE) (setCookies ??= []).push(str(value));
+    else if (dropDate && kind === K_DATE) continue;
+    out.push(e.name, value);
   }
   if (listed !== undefined) {
     const kept: HeaderList = [];
@@ -150,16 +152,116 @@ function str(v: Buffer | string): string {
   return typeof v === 'string' ? v : v.toString('latin1');
 }
 
-// Upstreams send the same few field names over and over: lowercase each spelling once.
-const LOWER = new Map<string, string>();
-function lowerName(name: string): string {
-  let l = LOWER.get(name);
-  if (l === undefined) {
-    l = name.toLowerCase();
-    if (LOWER.size < 1024) LOWER.set(name, l);
+const PLAIN_CONNECTION = ['keep-alive', 'close', 'upgrade'].map((v) => Buffer.from(v, 'latin1'));
+
+/** The usual `Connection: keep-alive` / `close` / `upgrade` (any case) lists no field: no string needed. */
+function listsNothing(b: Buffer): boolean {
+  for (const p of PLAIN_CONNECTION) {
+    if (b.length !== p.length) continue;
+    let i = 0;
+    // Letters compare without case (x | 0x20 is a lowercase letter only for letters); '-' exactly.
+    for (; i < p.length; i++) {
+      const c = b[i]!;
+      const w = p[i]!;
+      if (c !== w && (w === 0x2d || (c | 0x20) !== w)) break;
+    }
+    if (i === p.length) return true;
   }
-  return l;
+  return false;
 }
+
+// Characters String.prototype.trim() removes, within latin1 (the old code trimmed that way).
+function isTrimmed(c: number): boolean {
+  return (c >= 0x09 && c <= 0x0d) || c === 0x20 || c === 0xa0;
+}
+
+/** Content-Length value: 1-15 digits after trimming, else -1. Read from the bytes, no string. */
+export function parseLength(v: Buffer | string): number {
+  const b = typeof v === 'string' ? Buffer.from(v, 'latin1') : v;
+  let start = 0;
+  let end = b.length;
+  while (start < end && isTrimmed(b[start]!)) start++;
+  while (end > start && isTrimmed(b[end - 1]!)) end--;
+  if (end === start || end - start > 15) return -1;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const d = b[i]! - 0x30;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+// What the response filter does with a field, decided once per spelling.
+const K_KEEP = 0;
+const K_HOP = 1;
+const K_CONTENT_LENGTH = 2;
+const K_CONNECTION = 3;
+const K_SET_COOKIE = 4;
+const K_DATE = 5;
+
+interface NameEntry {
+  /** As the upstream spelled it (latin1). */
+  readonly name: string;
+  readonly lower: string;
+  readonly kind: number;
+  /** The spelling's bytes, to confirm a hash hit. */
+  readonly bytes: Buffer;
+}
+
+function entry(name: string, bytes: Buffer): NameEntry {
+  const lower = name.toLowerCase();
+  let kind = K_KEEP;
+  if (lower === 'content-length') kind = K_CONTENT_LENGTH;
+  else if (lower === 'connection') kind = K_CONNECTION;
+  else if (RESPONSE_DROP.has(lower)) kind = K_HOP;
+  else if (lower === 'set-cookie') kind = K_SET_COOKIE;
+  else if (lower === 'date') kind = K_DATE;
+  return { name, lower, kind, bytes };
+}
+
+// Upstreams send the same few field names over and over: each spelling is decoded, lowercased and
+// classified once, then found again from its bytes (an FNV-1a hash, confirmed byte by byte) without
+// making a string per field. Bounded: past the limit new spellings are simply not cached.
+const MAX_NAMES = 1024;
+const BY_HASH = new Map<number, NameEntry>();
+const BY_TEXT = new Map<string, NameEntry>();
+
+function nameFromBytes(b: Buffer): NameEntry {
+  const n = b.length;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < n; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+  const e = BY_HASH.get(h);
+  if (e !== undefined) {
+    const eb = e.bytes;
+    if (eb.length === n) {
+      let same = true;
+      for (let i = 0; i < n; i++) {
+        if (eb[i] !== b[i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return e;
+    }
+    // A hash collision: decode this one without caching it.
+    return entry(b.toString('latin1'), b);
+  }
+  const fresh = entry(b.toString('latin1'), Buffer.from(b));
+  if (BY_HASH.size < MAX_NAMES) BY_HASH.set(h, fresh);
+  return fresh;
+}
+
+function nameOf(name: string): NameEntry {
+  let e = BY_TEXT.get(name);
+  if (e === undefined) {
+    e = entry(name, EMPTY_BYTES);
+    if (BY_TEXT.size < MAX_NAMES) BY_TEXT.set(name, e);
+  }
+  return e;
+}
+
+const EMPTY_BYTES = Buffer.alloc(0);
 
 /** Lookup for RouteIdentity.fromResponse(): watched values, and Set-Cookie joined by "\n". */
 export function responseHeaderGetter(r: FilteredResponse): (lowercaseName: string) => string | undefined {
