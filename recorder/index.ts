@@ -2,8 +2,8 @@
 // only through Emitter / Recorder; viewer -> recorder for queries).
 export { Recorder, RETRY_MIN_MS, RETRY_MAX_MS, DEFAULT_CLOSE_TIMEOUT_MS } from './recorder.js';
 export type { RecorderOptions, RecorderStats, CommitListener } from './recorder.js';
-export { Store, SCHEMA_VERSION, DEFAULT_SCAN_BUDGET, eventProblem, isDiskFull } from './store/store.js';
-export type { StoreOptions, WriteResult, KvDatabase } from './store/store.js';
+export { Store, STORE_WRITERS, SCHEMA_VERSION, DEFAULT_SCAN_BUDGET, eventProblem, isDiskFull } from './store/store.js';
+export type { StoreOptions, StoreWriter, WriteResult, KvDatabase } from './store/store.js';
 export { KINDS, KIND_OF_TYPE, kindOf, isEventType } from './store/kinds.js';
 export type { Kind } from './store/kinds.js';
 export { encodeCursor, decodeCursor } from './store/cursor.js';

@@ -16,7 +16,7 @@ import { configSchema } from '../config/schema.js';
 import type { Clock, Logger } from '../gateway/core/runtime.js';
 import { SgError } from '../gateway/core/errors.js';
 import { ID_RE, idTime } from '../gateway/core/ids.js';
-import { Store, isDiskFull, type WriteResult } from './store/store.js';
+import { STORE_WRITERS, Store, isDiskFull, type StoreWriter, type WriteResult } from './store/store.js';
 import { isEventType, kindOf } from './store/kinds.js';
 import { ChunkQueue } from './queue.js';
 import { LossLedger, type LossReason, type LossWindow } from './loss.js';
@@ -38,6 +38,9 @@ export interface RecorderOptions {
   closeTimeoutMs?: number;
   /** Passed to the store: rows one query may examine. */
   scanBudget?: number;
+  /** Passed to the store: where batches are encoded and committed (default `inline`; `worker`
+   * moves that off the calling thread, see StoreWriter). */
+  writer?: StoreWriter;
 }
 
 export interface RecorderStats {
@@ -67,6 +70,7 @@ const optionsSchema = z.object({
   logger: z.custom<Logger>((v) => typeof (v as Logger | null)?.error === 'function', 'a pino logger'),
   closeTimeoutMs: z.number().int().nonnegative().optional(),
   scanBudget: z.number().int().positive().optional(),
+  writer: z.enum(STORE_WRITERS).optional(),
 });
 
 export class Recorder implements Emitter {
@@ -127,7 +131,7 @@ export class Recorder implements Emitter {
       const issues = [...(parsed.error?.issues ?? []), ...(audit.error?.issues.map((i) => ({ ...i, path: ['audit', ...i.path] })) ?? [])];
       throw new SgError('SG_ERR_CONFIG_INVALID', `invalid recorder options: ${issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
     }
-    const store = Store.open({ dir: join(opts.dataDir, 'store'), logger: opts.logger, scanBudget: opts.scanBudget });
+    const store = Store.open({ dir: join(opts.dataDir, 'store'), logger: opts.logger, scanBudget: opts.scanBudget, writer: opts.writer });
     const rec = new Recorder(store, audit.data, opts);
     opts.logger.info({ dir: store.dir, mode: rec.mode, flush_interval: audit.data.flush_interval, queue_max: rec.queueMax, batch_max: rec.batchMax }, 'recorder started');
     return rec;

@@ -295,3 +295,25 @@ t.test('options are validated', async (t) => {
   await t.rejects(Recorder.open({ dataDir, audit: audit(), clock: systemClock, logger }), { code: 'SG_ERR_STORE_OPEN' }, 'one writer per store');
   await rec.close();
 });
+
+t.test('both store writers record the same thing; a writer thread that dies between batches is replaced', async (t) => {
+  const stored: Record<string, SgEvent[]> = {};
+  for (const writer of ['worker', 'inline'] as const) {
+    const { rec, dataDir } = await openRec(t, { batch_max: 100, flush_interval: 10 }, { writer });
+    const emitted: SgEvent[] = [];
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 250; i++) emitted.push(rec.emit(i % 5 ? httpInput(i) : oneOfEach(i)[i % 8]!)!);
+      await rec.flush();
+      const thread = (rec.store as unknown as { writerThread?: { thread?: { terminate(): Promise<number> } } }).writerThread?.thread;
+      if (writer === 'worker') {
+        t.ok(thread, `round ${round}: the writer thread runs`);
+        await thread!.terminate();
+      } else t.equal(thread, undefined, 'no writer thread for the inline writer');
+    }
+    t.match(rec.stats(), { stored: 750, lost: 0, gaps: 0, writable: true }, `${writer}: everything stored, nothing lost`);
+    await rec.close();
+    stored[writer] = readAll(dataDir);
+    t.same(stored[writer], emitted, `${writer}: stored exactly what was emitted, in order`);
+  }
+  t.equal(stored.worker!.length, stored.inline!.length);
+});

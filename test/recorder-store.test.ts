@@ -93,37 +93,64 @@ t.test('values are compact: no id, no implied type, no undefined fields', async 
   t.equal(sessions.get(start!.id)!.type, 'session.start', 'mixed-type kinds keep the type');
 });
 
-t.test('a stored id is never overwritten; bad events do not poison a batch', async (t) => {
-  const cap = captureLogger();
-  const s = Store.open({ dir: t.testdir(), logger: cap.logger });
-  t.teardown(() => s.close());
-  const [a, b] = events(1);
-  await s.writeBatch([a!]);
-  const forged = { ...a!, url: 'https://evil.example/' } as SgEvent;
-  const bad = { ...b!, id: 'not-an-id' } as SgEvent;
-  const wrongTime = { ...b!, ts: b!.ts + 10_000 } as SgEvent;
-  const unknownType = { ...b!, type: 'nope' } as unknown as SgEvent;
-  const unencodable = { ...b!, id: mintId(b!.ts, b!.ts), details: { f: 10n ** 30n } } as unknown as SgEvent;
-  const res = await s.writeBatch([forged, bad, wrongTime, unknownType, unencodable, b!]);
-  t.equal(res.stored, 1);
-  t.same(res.duplicates, [forged]);
-  t.same(
-    res.rejected.map((r) => r.event),
-    [bad, wrongTime, unknownType, unencodable],
-  );
-  t.same(s.getEvent(a!.id), a, 'original kept');
-  t.same(s.getEvent(b!.id), b);
-  t.equal(s.countByType()['http.request'], 1, 'counts only what was stored');
-  t.match(
-    cap.lines.filter((l) => l.msg === 'store refused events: not written'),
-    [{ refused: 5, examples: [{ id: a!.id, problem: /duplicate/ }, { problem: /malformed/ }, { problem: /differs/ }, { problem: /unknown event type/ }, { problem: /cannot encode/ }] }],
-    'refusals are logged even if the caller ignores the result',
-  );
-  t.same(await s.writeBatch([]), { stored: 0, duplicates: [], rejected: [] });
-});
+for (const writer of ['worker', 'inline'] as const) {
+  t.test(`a stored id is never overwritten; bad events do not poison a batch (${writer} writer)`, async (t) => {
+    const cap = captureLogger();
+    const s = Store.open({ dir: t.testdir(), logger: cap.logger, writer });
+    t.teardown(() => s.close());
+    const [a, b] = events(1);
+    await s.writeBatch([a!]);
+    const forged = { ...a!, url: 'https://evil.example/' } as SgEvent;
+    const bad = { ...b!, id: 'not-an-id' } as SgEvent;
+    const wrongTime = { ...b!, ts: b!.ts + 10_000 } as SgEvent;
+    const unknownType = { ...b!, type: 'nope' } as unknown as SgEvent;
+    const unencodable = { ...b!, id: mintId(b!.ts, b!.ts), details: { f: 10n ** 30n } } as unknown as SgEvent;
+    const res = await s.writeBatch([forged, bad, wrongTime, unknownType, unencodable, b!]);
+    t.equal(res.stored, 1);
+    t.same(res.duplicates, [forged]);
+    t.same(
+      res.rejected.map((r) => r.event),
+      [bad, wrongTime, unknownType, unencodable],
+    );
+    t.same(s.getEvent(a!.id), a, 'original kept');
+    t.same(s.getEvent(b!.id), b);
+    t.equal(s.countByType()['http.request'], 1, 'counts only what was stored');
+    t.match(
+      cap.lines.filter((l) => l.msg === 'store refused events: not written'),
+      [{ refused: 5, examples: [{ id: a!.id, problem: /duplicate/ }, { problem: /malformed/ }, { problem: /differs/ }, { problem: /unknown event type/ }, { problem: /cannot encode/ }] }],
+      'refusals are logged even if the caller ignores the result',
+    );
+    t.same(await s.writeBatch([]), { stored: 0, duplicates: [], rejected: [] });
+  });
 
-t.test('a batch is all or nothing', async (t) => {
-  const s = Store.open({ dir: t.testdir(), logger });
+  t.test(`out-of-order and repeated ids in one batch (${writer} writer)`, async (t) => {
+    const s = Store.open({ dir: t.testdir(), logger: silentLogger(), writer });
+    t.teardown(() => s.close());
+    const at = (base += 1_000_000);
+    const mk = (ms: number, i: number) => stamp([httpInput(i)], mintId, () => at + ms)[0]!;
+    const b = mk(50, 1);
+    await s.writeBatch([b]);
+    const older = mk(10, 2);
+    const newest = mk(90, 3);
+    const oldest = mk(1, 4);
+    const again = { ...newest, url: 'https://evil.example/' } as SgEvent;
+    const forged = { ...b, url: 'https://evil.example/' } as SgEvent;
+    const res = await s.writeBatch([older, forged, newest, again, oldest]);
+    t.equal(res.stored, 3);
+    t.same(res.duplicates, [forged, again], 'a stored id and an id repeated in the batch are both refused');
+    t.ok(res.duplicates[0] === forged && res.duplicates[1] === again, 'reported as the very objects passed');
+    for (const e of [b, older, newest, oldest]) t.same(s.getEvent(e.id), e);
+    t.equal(s.countByType()['http.request'], 4);
+    t.same(
+      s.queryRequests({ limit: 10 }).items.map((e) => e.id),
+      [newest.id, b.id, older.id, oldest.id],
+      'newest first, whatever order they were written in',
+    );
+  });
+}
+
+t.test('a batch is all or nothing (inline writer: fault inside the main-thread transaction)', async (t) => {
+  const s = Store.open({ dir: t.testdir(), logger, writer: 'inline' });
   t.teardown(() => s.close());
   const meta = (s as unknown as { meta: { putSync: (...a: unknown[]) => unknown } }).meta;
   const orig = meta.putSync;
@@ -146,6 +173,91 @@ t.test('a batch is all or nothing', async (t) => {
   for (const e of batch) t.equal(s.getEvent(e.id), undefined, `${e.type} rolled back`);
   meta.putSync = orig;
   t.equal((await s.writeBatch(batch)).stored, batch.length, 'the same batch commits once the fault is gone');
+});
+
+type ThreadHandle = { write(events: SgEvent[]): Promise<unknown>; thread: { terminate(): Promise<number> } | undefined };
+const writerThreadOf = (s: Store) => (s as unknown as { writerThread: ThreadHandle }).writerThread;
+
+t.test('a batch is all or nothing (writer thread: a put fails mid-transaction there)', async (t) => {
+  const s = Store.open({ dir: t.testdir(), logger, writer: 'worker' });
+  t.teardown(() => s.close());
+  const wt = writerThreadOf(s);
+  const orig = wt.write.bind(wt);
+  let fired = 0;
+  // The valid events go first; a key LMDB refuses (too long) comes last, so the thread has
+  // already put the others when its transaction fails.
+  wt.write = (evs) => {
+    fired++;
+    return orig([...evs, { ...evs[0]!, id: 'K'.repeat(4000) }]);
+  };
+  const batch = events(3);
+  const err = await s.writeBatch(batch).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.equal(fired, 1, 'the injected fault fired');
+  t.equal(code(err), 'SG_ERR_STORE_WRITE', 'the failure inside the thread surfaces as SG_ERR_STORE_WRITE');
+  t.equal((err as SgError).details?.reason, 'write_failed');
+  for (const e of batch) t.equal(s.getEvent(e.id), undefined, `${e.type} rolled back`);
+  t.same(Object.values(s.countByType()).filter((n) => n > 0), [], 'counts rolled back too');
+  wt.write = orig;
+  t.equal((await s.writeBatch(batch)).stored, batch.length, 'the same batch commits once the fault is gone');
+  t.equal(s.countByType()['http.request'], 3);
+});
+
+t.test('writer thread: dies and is replaced; commits are visible to reads at once; durable flush', async (t) => {
+  const s = Store.open({ dir: t.testdir(), logger, writer: 'worker' });
+  t.teardown(() => s.close());
+  const wt = writerThreadOf(s);
+  const batch = events(4);
+  t.equal((await s.writeBatch(batch.slice(0, 8))).stored, 8);
+  const first = wt.thread;
+  t.ok(first, 'the writer thread runs');
+  await first!.terminate();
+  t.equal(wt.thread, undefined, 'a dead thread is forgotten');
+  // Killed while a write is posted: the write is rejected (the recorder keeps it queued).
+  const second = (await s.writeBatch(batch.slice(8, 16)), wt.thread);
+  t.ok(second && second !== first, 'the next write started a new thread');
+  const dying = second!.terminate();
+  const lost = await s.writeBatch(batch.slice(16, 24)).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  await dying;
+  t.equal(code(lost), 'SG_ERR_STORE_WRITE', 'a write posted to a dying thread is rejected');
+  for (const e of batch.slice(16, 24)) t.equal(s.getEvent(e.id), undefined, 'and was not written');
+  t.equal((await s.writeBatch(batch.slice(16))).stored, batch.length - 16, 'the retry commits on a fresh thread');
+
+  // A read snapshot taken just before a commit never hides it from reads just after.
+  for (let i = 0; i < 30; i++) {
+    const [e] = events(1);
+    t.equal(s.getEvent(e!.id), undefined);
+    await s.writeBatch([e!]);
+    if (s.getEvent(e!.id) === undefined) {
+      t.fail(`commit ${i} not visible after writeBatch resolved`);
+      break;
+    }
+  }
+  t.equal(s.countByType()['http.request'], 4 + 30);
+  await s.flushed();
+  t.pass('flushed() resolves after writer-thread commits');
+});
+
+t.test('an event that cannot cross to the writer thread is refused alone', async (t) => {
+  const cap = captureLogger();
+  const s = Store.open({ dir: t.testdir(), logger: cap.logger, writer: 'worker' });
+  t.teardown(() => s.close());
+  const [a, b, c] = events(1);
+  const withFn = { ...b!, details: { f: () => 1 } } as unknown as SgEvent;
+  const res = await s.writeBatch([a!, withFn, c!]);
+  t.equal(res.stored, 2);
+  t.same(res.duplicates, []);
+  t.equal(res.rejected.length, 1);
+  t.equal(res.rejected[0]!.event, withFn);
+  t.match(res.rejected[0]!.error, /cannot encode/);
+  t.same(s.getEvent(a!.id), a);
+  t.same(s.getEvent(c!.id), c);
+  t.equal(s.getEvent(b!.id), undefined);
 });
 
 t.test('read-only store sees committed data and refuses writes', async (t) => {
