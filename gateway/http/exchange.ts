@@ -169,6 +169,23 @@ export abstract class RequestContext {
     return undefined;
   }
 
+  /** The request head as the upstream gets it (hop-by-hop removed, X-Forwarded-* set, viewer cookie gone). */
+  protected upstreamHeaders(): string[] {
+    const scan = this.scan;
+    return upstreamRequestHeaders(this.head.headers, {
+      preserveHost: this.route!.cfg.preserve_host,
+      viewerCookie: this.proxy.viewerCookieName,
+      peerIp: this.peerIp(),
+      trustedPeer: this.trustedPeer,
+      proto: this.proxy.scheme,
+      host: scan.host,
+      connection: scan.connection,
+      xff: scan.xff,
+      xfProto: scan.xfProto,
+      xfHost: scan.xfHost,
+    });
+  }
+
   protected peerIp(): string {
     return (this.peer ??= this.proxy.peerIp(this.head.peer));
   }
@@ -387,21 +404,8 @@ export class ProxyExchange extends RequestContext implements BodyListener, Dispa
   // ---- internals ----
 
   private forward(body: Buffer | BodyStream | null): void {
-    const p = this.proxy;
     const route = this.route!;
-    const scan = this.scan;
-    const headers = upstreamRequestHeaders(this.head.headers, {
-      preserveHost: route.cfg.preserve_host,
-      viewerCookie: p.viewerCookieName,
-      peerIp: this.peerIp(),
-      trustedPeer: this.trustedPeer,
-      proto: p.scheme,
-      host: scan.host,
-      connection: scan.connection,
-      xff: scan.xff,
-      xfProto: scan.xfProto,
-      xfHost: scan.xfHost,
-    });
+    const headers = this.upstreamHeaders();
     this.dispatched = true;
     this.tUp = performance.now();
     route.pool.dispatch({ path: route.upstreamPath(this.head.target), method: this.head.method, headers, body }, this);
@@ -534,21 +538,9 @@ export class UpgradeCall extends RequestContext {
       setImmediate(() => this.up.respond(a.status, a.reason, a.headers, a.body));
       return this.finish();
     }
-    const p = this.proxy;
     const route = this.route!;
     const scan = this.scan;
-    const headers = upstreamRequestHeaders(this.head.headers, {
-      preserveHost: route.cfg.preserve_host,
-      viewerCookie: p.viewerCookieName,
-      peerIp: this.peerIp(),
-      trustedPeer: this.trustedPeer,
-      proto: p.scheme,
-      host: scan.host,
-      connection: scan.connection,
-      xff: scan.xff,
-      xfProto: scan.xfProto,
-      xfHost: scan.xfHost,
-    });
+    const headers = this.upstreamHeaders();
     const proto = scan.upgrade?.trim().toLowerCase();
     this.up.onAborted = () => {
       if (this.finished) return;
