@@ -8,6 +8,7 @@ import { request } from 'undici';
 import { startDemoPanel, DEMO_USERS } from '../demo/panel/index.js';
 import { startTestGateway } from './helpers/gateway.js';
 import type { HttpRequestEvent } from '../recorder/events.js';
+import { panelRequestInit, type PanelRequestOpts } from './helpers/demo-client.js';
 
 const DEMO_YAML = fileURLToPath(new URL('../config/demo.yaml', import.meta.url));
 const pw = (login: string) => DEMO_USERS.find((u) => u.login === login)!.password;
@@ -33,19 +34,8 @@ t.test('demo panel behind the gateway: who, where, what', async (t) => {
   const base = gw.urls().http.panel!;
   t.ok(base, 'panel listener up');
 
-  const call = async (method: string, path: string, o: { cookie?: string; bearer?: string; form?: Record<string, string>; json?: unknown } = {}) => {
-    const headers: Record<string, string> = { 'user-agent': 'demo-e2e' };
-    let body: string | undefined;
-    if (o.cookie) headers.cookie = `panel_sid=${o.cookie}`;
-    if (o.bearer) headers.authorization = `Bearer ${o.bearer}`;
-    if (o.form) {
-      headers['content-type'] = 'application/x-www-form-urlencoded';
-      body = new URLSearchParams(o.form).toString();
-    }
-    if (o.json !== undefined) {
-      headers['content-type'] = 'application/json';
-      body = JSON.stringify(o.json);
-    }
+  const call = async (method: string, path: string, o: PanelRequestOpts = {}) => {
+    const { headers, body } = panelRequestInit(o, { 'user-agent': 'demo-e2e' });
     const r = await request(base + path, { method: method as 'GET', headers, body });
     const text = await r.body.text();
     t.notOk(r.headers['x-sessiongate-user'], `${method} ${path}: the identity header is stripped`);

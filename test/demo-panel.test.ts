@@ -4,6 +4,7 @@ import { request } from 'undici';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startDemoPanel, DEMO_USERS, type DemoPanel } from '../demo/panel/index.js';
+import { panelRequestInit } from './helpers/demo-client.js';
 
 interface Res {
   status: number;
@@ -23,18 +24,7 @@ interface ReqOpts {
 function client(panel: DemoPanel) {
   const base = `http://127.0.0.1:${panel.port}`;
   return async (method: string, path: string, o: ReqOpts = {}): Promise<Res> => {
-    const headers: Record<string, string> = { ...o.headers };
-    let body: string | undefined = o.body;
-    if (o.cookie) headers.cookie = `panel_sid=${o.cookie}`;
-    if (o.bearer) headers.authorization = `Bearer ${o.bearer}`;
-    if (o.form) {
-      headers['content-type'] = 'application/x-www-form-urlencoded';
-      body = new URLSearchParams(o.form).toString();
-    }
-    if (o.json !== undefined) {
-      headers['content-type'] = 'application/json';
-      body = JSON.stringify(o.json);
-    }
+    const { headers, body } = panelRequestInit(o, { ...o.headers }, o.body);
     const r = await request(base + path, { method: method as 'GET', headers, body });
     return { status: r.statusCode, headers: r.headers, body: await r.body.text() };
   };
