@@ -96,6 +96,11 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   let viewer: ReturnType<typeof createViewer> | undefined;
   const emitter: Emitter = config.audit.enabled ? recorder : new NullEmitter();
   const registry = new SessionRegistry({ clock, emitter: recorder });
+  metrics.countLiveSessions = () => {
+    const byProtocol: Record<string, number> = {};
+    for (const s of registry.list()) byProtocol[s.protocol] = (byProtocol[s.protocol] ?? 0) + 1;
+    return byProtocol;
+  };
   const access = new AccessControl({ clock, db: recorder.store.openDb('access') });
   const users = new UserStore(recorder.store.openDb('users'), { clock });
   const directory = new Directory(config.directory);

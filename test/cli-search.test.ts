@@ -8,7 +8,8 @@ import { mintId } from '../recorder/event-id.js';
 import type { ActivityEvent, HttpRequestEvent } from '../recorder/events.js';
 import { Store } from '../recorder/store/store.js';
 import { runCli } from '../viewer/server/test-harness.js';
-import { localTime, terminalSafe, jsonLine } from '../cli/commands/search.js';
+import { localTime } from '../cli/commands/search.js';
+import { terminalSafe, jsonLine } from '../cli/commands/common.js';
 
 const DAY = 86_400_000;
 let nextBase = Math.ceil(Date.now() / DAY) * DAY + 40 * DAY;

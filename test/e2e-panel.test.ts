@@ -123,6 +123,8 @@ directory:
   const mine = live.json.items.find((s: any) => s.login === 'demo-client');
   t.ok(mine, 'the panel session is live, with its login');
   t.type(mine.idle_ms, 'number', 'idle time shown');
+  const liveMetrics = await (await request(`${viewerBase}/metrics`)).body.text();
+  t.match(liveMetrics, /sessiongate_live_sessions\{protocol="http"\} 1/, 'the live panel session is counted in /metrics');
   const denied = await aud('POST', `/api/live/${encodeURIComponent(mine.id)}/terminate`, { reason: 'test' });
   t.equal(denied.status, 403, 'an auditor may not end sessions');
   t.equal(denied.json.error.code, 'SG_ERR_FORBIDDEN');
@@ -147,4 +149,5 @@ directory:
   const text = await metrics.body.text();
   t.match(text, /sessiongate_http_requests_total\{listener="panel",status="200"\} \d+/);
   t.match(text, /sessiongate_events_stored_total\{type="http.request"\} \d+/);
+  t.notMatch(text, /sessiongate_live_sessions\{protocol="http"\} [1-9]/, "the ended session is no longer counted");
 });

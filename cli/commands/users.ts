@@ -7,7 +7,7 @@ import { systemClock } from '../../gateway/core/runtime.js';
 import type { KvDb } from '../../gateway/core/access.js';
 import { UserStore, generatePassword, validateRole, type User } from '../../gateway/core/users.js';
 import { parseArgs, type CliIo } from '../io.js';
-import { UsageError, checkFlags, jsonLine, openCliStore, repeatedFlag, terminalSafe, type CliStore } from './search.js';
+import { UsageError, checkFlags, jsonLine, openCliStore, repeatedFlag, terminalSafe, type CliStore } from './common.js';
 
 const USAGE = `usage: sessiongate users <command> [--config FILE]
 

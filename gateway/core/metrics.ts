@@ -165,11 +165,17 @@ export class Metrics {
     help: 'audit.gap events recorded',
     registers: [this.registry],
   });
-  readonly liveSessions = new client.Gauge({
+  /** Counted at scrape time from whatever `countLiveSessions` returns (the app hands it the registry). */
+  countLiveSessions: () => Record<string, number> = () => ({});
+  readonly liveSessions: client.Gauge<'protocol'> = new client.Gauge({
     name: 'sessiongate_live_sessions',
     help: 'Live sessions in the registry, by protocol',
     labelNames: ['protocol'] as const,
     registers: [this.registry],
+    collect: () => {
+      this.liveSessions.reset();
+      for (const [protocol, n] of Object.entries(this.countLiveSessions())) this.liveSessions.set({ protocol }, n);
+    },
   });
 
   /** A cell counting requests for one listener and status (bump `n`; published at scrape time). */
