@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import fc from 'fast-check';
-import { parseRequestQuery, parseTime } from './query-params.js';
+import { parseRequestQuery, parseSearch, parseTime } from './query-params.js';
 import { SgError } from '../../gateway/core/errors.js';
 
 const P = (s: string) => new URLSearchParams(s);
@@ -31,7 +31,31 @@ t.test('every filter', async (t) => {
     method: 'GET',
     limit: 25,
     cursor: 'abc_-1',
+    order: 'desc',
   });
+});
+
+t.test('every kind has its own filters, sorts and orders', async (t) => {
+  t.same(parseSearch('requests', P('sort=url&order=asc&action=delete&login=alice&email=a%40x.io&ip=%3A%3Affff%3A10.0.0.1')), { sort: 'url', order: 'asc', action: 'delete', login: 'alice', email: 'a@x.io', ip: '10.0.0.1' });
+  t.same(parseSearch('sessions', P('protocol=SSH&os=Debian&connected_from=web&state=open&sort=seq&q=srv')), { protocol: 'ssh', os: 'Debian', connected_from: 'web', state: 'open', sort: 'seq', q: 'srv' });
+  t.same(parseSearch('activity', P('action=terminate&initiator=system&types=activity,http.request&sort=initiator')), { action: 'terminate', initiator: 'system', types: ['activity', 'http.request'], sort: 'initiator' });
+  t.same(parseSearch('transfers', P('direction=upload&result=failed&server=web1&path=%2Fetc%2F&types=file.transfer&session_id=S1&sort=bytes')), { direction: 'upload', result: 'failed', server: 'web1', path: '/etc/', types: ['file.transfer'], session_id: 'S1', sort: 'bytes' });
+  t.same(parseSearch('timeline', P('email=alice%40example.com&order=asc')), { email: 'alice@example.com', order: 'asc' });
+  t.same(parseSearch('sessions', P('sort=time')), {}, 'sort=time is the default, left out');
+});
+
+t.test('bad parameters of the other kinds', async (t) => {
+  badParam(t, () => parseSearch('sessions', P('realm=admin')), 'realm', 'requests-only parameter');
+  badParam(t, () => parseSearch('sessions', P('protocol=telnet')), 'protocol');
+  badParam(t, () => parseSearch('sessions', P('sort=password')), 'sort');
+  badParam(t, () => parseSearch('activity', P('types=activity,bogus')), 'types');
+  badParam(t, () => parseSearch('activity', P('action=a%20b')), 'action');
+  badParam(t, () => parseSearch('transfers', P('direction=sideways')), 'direction');
+  badParam(t, () => parseSearch('transfers', P('path=a%00b')), 'path', 'NUL');
+  badParam(t, () => parseSearch('requests', P('ip=10.0.0.300')), 'ip');
+  badParam(t, () => parseSearch('timeline', P('')), 'login', 'no identity');
+  badParam(t, () => parseSearch('timeline', P('login=a&ip=10.0.0.1')), 'login', 'two identities');
+  badParam(t, () => parseSearch('timeline', P('q=x')), 'q', 'not a timeline parameter');
 });
 
 t.test('time forms', async (t) => {
@@ -62,8 +86,8 @@ t.test('bad values name the parameter', async (t) => {
   badParam(t, () => parseRequestQuery(P('method=G%0DET')), 'method');
   for (const l of ['0', '501', '-1', '1.5', 'ten', '99999']) badParam(t, () => parseRequestQuery(P(`limit=${l}`)), 'limit', l);
   badParam(t, () => parseRequestQuery(P('cursor=a%20b')), 'cursor');
-  badParam(t, () => parseRequestQuery(P('sort=url')), 'sort');
-  badParam(t, () => parseRequestQuery(P('order=asc')), 'order');
+  badParam(t, () => parseRequestQuery(P('sort=password')), 'sort');
+  badParam(t, () => parseRequestQuery(P('order=sideways')), 'order');
   badParam(t, () => parseRequestQuery(P('hide_me=maybe')), 'hide_me');
   badParam(t, () => parseRequestQuery(P('hide_me=1')), 'hide_me', 'no signed-in user');
   badParam(t, () => parseRequestQuery(P('realm=a&realm=b')), 'realm', 'repeated');

@@ -2,10 +2,15 @@
 // (`sessiongate search`), so both accept exactly the same values. Strict: an unknown or
 // repeated parameter, or a value out of range, is a SG_ERR_BAD_PARAM naming the parameter —
 // a typo must never silently widen an auditor's search.
-import type { RequestQuery } from '../../recorder/store/types.js';
+import ipaddr from 'ipaddr.js';
+import { ACTIVITY_SORTS, REQUEST_SORTS, SESSION_SORTS, TRANSFER_SORTS, type QueryByKind, type RequestQuery, type SearchKind, type TimelineQuery } from '../../recorder/store/types.js';
+import { normalizeIp } from '../../gateway/http/analysis/client-ip.js';
 import { badParam } from './reply.js';
 
-export const REQUEST_QUERY_PARAMS = ['realm', 'from', 'to', 'q', 'source', 'method', 'hide_me', 'limit', 'cursor', 'sort', 'order'] as const;
+const HTTP_ACTIONS = ['view', 'create', 'update', 'delete', 'login', 'logout'] as const;
+const PROTOCOLS = ['ssh', 'sftp', 'ftp', 'http', 'web-ssh', 'local'] as const;
+const TRANSFER_DIRECTIONS = ['upload', 'download', 'remove', 'rename', 'mkdir', 'rmdir', 'list'] as const;
+const TRANSFER_RESULTS = ['ok', 'aborted', 'failed', 'denied'] as const;
 export const Q_MAX = 256;
 export const LIMIT_MAX = 500;
 const REALM_RE = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -18,7 +23,7 @@ const DATETIME_RE = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.
 const MS_RE = /^\d{1,16}$/;
 const MAX_MS = 253402300799999; // 9999-12-31T23:59:59.999Z
 
-export interface RequestQueryOptions {
+export interface SearchParamOptions {
   /**
    * What `hide_me` excludes: the signed-in viewer user's panel logins and the request's own
    * IP. Without it (the CLI) `hide_me` is refused: there is no "me".
@@ -73,71 +78,145 @@ function parseBool(param: string, v: string): boolean {
   throw badParam(param, 'use 1/true or 0/false');
 }
 
-export function parseRequestQuery(params: URLSearchParams, opts: RequestQueryOptions = {}): RequestQuery {
-  const seen = new Map<string, string>();
-  for (const [k, v] of params) {
-    if (!(REQUEST_QUERY_PARAMS as readonly string[]).includes(k)) {
-      throw badParam(printable(k), `unknown parameter (known: ${REQUEST_QUERY_PARAMS.join(', ')})`);
-    }
-    if (seen.has(k)) throw badParam(k, 'given more than once');
-    seen.set(k, v);
-  }
-  const q: RequestQuery = {};
-  const get = (k: string): string | undefined => {
-    const v = seen.get(k);
-    return v === undefined || v === '' ? undefined : v;
+type Parsed = Record<string, unknown>;
+type ParamParser = (q: Parsed, v: string, param: string, opts: SearchParamOptions) => void;
+
+const enumOf =
+  <T extends string>(values: readonly T[], upper = false): ParamParser =>
+  (q, v, param) => {
+    const s = upper ? v.toUpperCase() : v.toLowerCase();
+    if (!(values as readonly string[]).includes(s)) throw badParam(param, `use one of ${values.join(', ')}`);
+    q[param] = s;
   };
 
-  const realm = get('realm');
-  if (realm !== undefined) {
-    if (!REALM_RE.test(realm)) throw badParam('realm', 'use 1-64 letters, digits, _ . -');
-    q.realm = realm;
-  }
-  const from = get('from');
-  if (from !== undefined) q.from = parseTime('from', from, 'start', opts.localDates);
-  const to = get('to');
-  if (to !== undefined) q.to = parseTime('to', to, 'end', opts.localDates);
-  if (q.from !== undefined && q.to !== undefined && q.from > q.to) throw badParam('from', 'is after to');
+const text =
+  (max: number, re?: RegExp, hint = ''): ParamParser =>
+  (q, v, param) => {
+    if (v.length > max * 2 || [...v].length > max) throw badParam(param, `at most ${max} characters`);
+    if (/[\u0000-\u001f\u007f]/.test(v)) throw badParam(param, 'control characters are not allowed');
+    if (re && !re.test(v)) throw badParam(param, hint);
+    q[param] = v;
+  };
 
-  const text = seen.get('q');
-  if (text !== undefined && text.length > 0) {
-    if (text.length > Q_MAX * 2 || [...text].length > Q_MAX) throw badParam('q', `at most ${Q_MAX} characters`);
-    if (text.trim().length > 0) q.q = text;
-  }
-  const source = get('source');
-  if (source !== undefined) {
-    const s = source.toUpperCase();
-    if (s !== 'WEB' && s !== 'API') throw badParam('source', 'use WEB or API');
-    q.source = s;
-  }
-  const method = get('method');
-  if (method !== undefined) {
-    if (!METHOD_RE.test(method)) throw badParam('method', 'use an HTTP method such as GET or POST');
-    q.method = method.toUpperCase();
-  }
-  const limit = get('limit');
-  if (limit !== undefined) {
-    const n = /^\d{1,4}$/.test(limit) ? Number(limit) : NaN;
-    if (!(n >= 1 && n <= LIMIT_MAX)) throw badParam('limit', `use a whole number from 1 to ${LIMIT_MAX}`);
+const listOf =
+  <T extends string>(values: readonly T[]): ParamParser =>
+  (q, v, param) => {
+    const items = v.split(',').map((x) => x.trim().toLowerCase()).filter(Boolean);
+    if (items.length === 0 || items.some((x) => !(values as readonly string[]).includes(x))) throw badParam(param, `a comma-separated list of ${values.join(', ')}`);
+    q[param] = [...new Set(items)];
+  };
+
+const COMMON: Record<string, ParamParser> = {
+  from: (q, v, param, o) => (q.from = parseTime(param, v, 'start', o.localDates)),
+  to: (q, v, param, o) => (q.to = parseTime(param, v, 'end', o.localDates)),
+  q: (q, v, param) => {
+    if (v.length > Q_MAX * 2 || [...v].length > Q_MAX) throw badParam(param, `at most ${Q_MAX} characters`);
+    if (v.trim().length > 0) q.q = v;
+  },
+  limit: (q, v, param) => {
+    const n = /^\d{1,4}$/.test(v) ? Number(v) : NaN;
+    if (!(n >= 1 && n <= LIMIT_MAX)) throw badParam(param, `use a whole number from 1 to ${LIMIT_MAX}`);
     q.limit = n;
-  }
-  const cursor = get('cursor');
-  if (cursor !== undefined) {
-    if (!CURSOR_RE.test(cursor)) throw badParam('cursor', 'malformed cursor (pass next_cursor back unchanged)');
-    q.cursor = cursor;
-  }
-  // Newest first is the only order the store serves (indexes for other sorts come later).
-  const sort = get('sort');
-  if (sort !== undefined && sort !== 'time' && sort !== 'ts') throw badParam('sort', 'only "time" is supported');
-  const order = get('order');
-  if (order !== undefined && order !== 'desc') throw badParam('order', 'only "desc" (newest first) is supported');
+  },
+  cursor: (q, v, param) => {
+    if (!CURSOR_RE.test(v)) throw badParam(param, 'malformed cursor (pass next_cursor back unchanged)');
+    q.cursor = v;
+  },
+  order: enumOf(['asc', 'desc'] as const),
+};
 
-  const hideMe = seen.get('hide_me');
-  if (hideMe !== undefined && parseBool('hide_me', hideMe)) {
-    if (!opts.hideMe) throw badParam('hide_me', 'needs a signed-in viewer user');
-    q.hide = { logins: [...opts.hideMe.logins], ips: [...opts.hideMe.ips] };
+const IDENTITY: Record<string, ParamParser> = {
+  login: text(256),
+  email: text(256),
+  ip: (q, v, param) => {
+    if (!ipaddr.isValid(v)) throw badParam(param, 'an IPv4 or IPv6 address');
+    q.ip = normalizeIp(v);
+  },
+};
+
+const hideMe: ParamParser = (q, v, param, o) => {
+  if (!parseBool(param, v)) return;
+  if (!o.hideMe) throw badParam(param, 'needs a signed-in viewer user');
+  q.hide = { logins: [...o.hideMe.logins], ips: [...o.hideMe.ips] };
+};
+
+/** Accepted parameters per search, each with its parser. */
+const SPECS: Record<SearchKind | 'timeline', Record<string, ParamParser>> = {
+  requests: {
+    ...COMMON,
+    ...IDENTITY,
+    realm: text(64, REALM_RE, 'use 1-64 letters, digits, _ . -'),
+    source: enumOf(['WEB', 'API'] as const, true),
+    method: (q, v, param) => {
+      if (!METHOD_RE.test(v)) throw badParam(param, 'use an HTTP method such as GET or POST');
+      q.method = v.toUpperCase();
+    },
+    action: enumOf(HTTP_ACTIONS),
+    hide_me: hideMe,
+    sort: enumOf(REQUEST_SORTS),
+  },
+  sessions: {
+    ...COMMON,
+    ...IDENTITY,
+    protocol: enumOf(PROTOCOLS),
+    os: text(64),
+    connected_from: enumOf(['proxy', 'web'] as const),
+    state: enumOf(['open', 'ended'] as const),
+    sort: enumOf(SESSION_SORTS),
+  },
+  activity: {
+    ...COMMON,
+    action: text(64, /^[a-z_]+$/i, 'an action such as login, delete, terminate'),
+    initiator: text(256),
+    types: listOf(['activity', 'audit.gap', 'http.request'] as const),
+    sort: enumOf(ACTIVITY_SORTS),
+  },
+  transfers: {
+    ...COMMON,
+    ...IDENTITY,
+    types: listOf(['file.transfer', 'ftp.command'] as const),
+    server: text(256),
+    path: text(4096),
+    direction: enumOf(TRANSFER_DIRECTIONS),
+    result: enumOf(TRANSFER_RESULTS),
+    session_id: text(128, /^[A-Za-z0-9_.:-]+$/, 'a session id'),
+    sort: enumOf(TRANSFER_SORTS),
+  },
+  timeline: { from: COMMON.from!, to: COMMON.to!, limit: COMMON.limit!, cursor: COMMON.cursor!, order: COMMON.order!, ...IDENTITY },
+};
+
+export function searchParamNames(kind: SearchKind | 'timeline'): string[] {
+  return Object.keys(SPECS[kind]);
+}
+
+/**
+ * Parses one search's parameters (API query string or CLI flags) into the store's query for
+ * that kind. Strict: unknown or repeated parameters and bad values are SG_ERR_BAD_PARAM.
+ */
+export function parseSearch<K extends SearchKind>(kind: K, params: URLSearchParams, opts?: SearchParamOptions): QueryByKind[K];
+export function parseSearch(kind: 'timeline', params: URLSearchParams, opts?: SearchParamOptions): TimelineQuery;
+export function parseSearch(kind: SearchKind | 'timeline', params: URLSearchParams, opts: SearchParamOptions = {}): object {
+  const spec = SPECS[kind];
+  const seen = new Set<string>();
+  const q: Parsed = {};
+  for (const [k, v] of params) {
+    const parse = Object.hasOwn(spec, k) ? spec[k] : undefined;
+    if (!parse) throw badParam(printable(k), `unknown parameter (known: ${Object.keys(spec).join(', ')})`);
+    if (seen.has(k)) throw badParam(k, 'given more than once');
+    seen.add(k);
+    if (v === '') continue;
+    parse(q, v, k, opts);
+  }
+  if (typeof q.from === 'number' && typeof q.to === 'number' && q.from > q.to) throw badParam('from', 'is after to');
+  if (q.sort === 'time') delete q.sort;
+  if (kind === 'timeline' && ['login', 'email', 'ip'].filter((k) => q[k] !== undefined).length !== 1) {
+    throw badParam('login', 'give exactly one of login, email, ip');
   }
   return q;
+}
+
+export function parseRequestQuery(params: URLSearchParams, opts: SearchParamOptions = {}): RequestQuery {
+  return parseSearch('requests', params, opts);
 }
 
 /** A parameter name safe to echo back in a message (bounded, no control characters). */
