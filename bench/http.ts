@@ -16,7 +16,7 @@ import { countStoredRequests, memoryOf, startGateway, type GatewayTarget } from 
 import { runWrk, errorCount, type WrkResult } from './lib/wrk.js';
 import { formatBars, formatTable, judgeBars, summarize, type Measured, type RssMeasure } from './lib/report.js';
 
-export const TARGETS = ['direct', 'nginx', 'http-proxy', 'sessiongate-off', 'sessiongate-on', 'sessiongate-node'] as const;
+export const TARGETS = ['direct', 'nginx', 'http-proxy', 'floor', 'floor-2t', 'sessiongate-off', 'sessiongate-on', 'sessiongate-node'] as const;
 export type TargetName = (typeof TARGETS)[number];
 
 export interface HttpBenchOptions {
@@ -42,6 +42,8 @@ const ROOT = findRoot();
 // Child processes always run the compiled code.
 const CLI = join(ROOT, 'dist', 'cli', 'sessiongate.js');
 const HTTP_PROXY_SERVER = join(ROOT, 'dist', 'bench', 'http-proxy-server.js');
+// The minimal proxy on the gateway's own stack (uWS + undici), in 1 or 2 threads.
+const FLOOR_PROXY = join(ROOT, 'dist', 'bench', 'floor-proxy.js');
 
 const USAGE = `usage: npm run bench -- http [options]
 
@@ -141,6 +143,7 @@ function preflight(o: HttpBenchOptions): void {
   if (missing.length) throw new Error(`${missing.join(' and ')} not found: apt-get install ${missing.map((m) => (m === 'nginx' ? 'nginx-light' : m)).join(' ')}`);
   if (o.targets.some((t) => t.startsWith('sessiongate')) && !existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npm run build)`);
   if (o.targets.includes('http-proxy') && !existsSync(HTTP_PROXY_SERVER)) throw new Error(`${HTTP_PROXY_SERVER} is missing: build first (npm run build)`);
+  if (o.targets.some((t) => t.startsWith('floor')) && !existsSync(FLOOR_PROXY)) throw new Error(`${FLOOR_PROXY} is missing: build first (npm run build)`);
 }
 
 /** Every completed request must be stored; requests in flight when wrk stopped may be too. */
@@ -196,6 +199,7 @@ async function startTarget(procs: ProcessSet, tmp: string, name: TargetName, ori
   t.url = `http://${HOST}:${port}/`;
   if (name === 'nginx') t.child = startNginx(procs, 'nginx-proxy', join(tmp, 'nginx-proxy'), proxyConf(join(tmp, 'nginx-proxy'), port, originPort));
   else if (name === 'http-proxy') t.child = procs.spawn('http-proxy', process.execPath, [HTTP_PROXY_SERVER, String(port), originUrl]);
+  else if (name === 'floor' || name === 'floor-2t') t.child = procs.spawn(name, process.execPath, [FLOOR_PROXY, String(port), originUrl, '--threads', name === 'floor' ? '1' : '2']);
   else {
     const recording = name !== 'sessiongate-off';
     t.gateway = startGateway(procs, label, CLI, { dir: join(tmp, label), port, originPort, engine: name === 'sessiongate-node' ? 'node' : 'uws', recording });
@@ -235,6 +239,14 @@ function describeCheck(c: RecordingCheck): string {
   const n = (x: number) => x.toLocaleString('en-US');
   const counter = c.counter === c.stored ? '' : ` (but the store's counter says ${n(c.counter)})`;
   return `${c.target}: ${n(c.stored)} http.request events read back${counter} for ${n(c.completed)} requests wrk completed (+ up to ${n(c.slack)} in flight when runs ended) -> ${c.ok ? 'OK' : 'MISMATCH'}`;
+}
+
+/** How close each Sessiongate target comes to the minimal proxy on the same stack (uWS + undici). */
+export function vsFloor(summary: readonly { target: string; rps: number }[]): string | undefined {
+  const floor = summary.find((s) => s.target === 'floor');
+  if (!floor?.rps) return undefined;
+  const parts = summary.filter((s) => s.target.startsWith('sessiongate') || s.target === 'floor-2t').map((s) => `${s.target} ${(s.rps / floor.rps).toFixed(2)}x`);
+  return parts.length ? `vs floor (uWS + undici, no checks, no recording, 1 thread): ${parts.join(', ')}` : undefined;
 }
 
 async function benchmark(o: HttpBenchOptions, tmp: string, procs: ProcessSet, say: (line: string) => void): Promise<number> {
@@ -288,6 +300,8 @@ async function benchmark(o: HttpBenchOptions, tmp: string, procs: ProcessSet, sa
   const bars = judgeBars(summary, rss);
   say('');
   say(formatTable(summary));
+  const floorLine = vsFloor(summary);
+  if (floorLine) say(floorLine);
   say('');
   say('DESIGN.md bars (sessiongate-on):');
   say(formatBars(bars));

@@ -16,6 +16,10 @@ import { SgError } from '../gateway/core/errors.js';
 import { createHttpFrontend } from '../gateway/http/index.js';
 import { Directory } from '../gateway/http/analysis/directory.js';
 import { Recorder } from '../recorder/index.js';
+import { loadIntegrityKey } from '../recorder/store/integrity.js';
+import { BackupScheduler } from '../recorder/backup.js';
+import { Retention } from '../recorder/store/retention.js';
+import { ExportServices } from '../recorder/export/index.js';
 import type { Emitter } from '../recorder/emitter.js';
 import type { EventInput, SgEvent } from '../recorder/events.js';
 import { createViewer } from '../viewer/server/index.js';
@@ -77,8 +81,12 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   const logger = opts.logger ?? createLogger(config.log);
   mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
   const metrics = new Metrics();
+  // The chain key lives outside data_dir (docs/store.md "Integrity"); created on first start.
+  const integrityKey = config.audit.key_file ? loadIntegrityKey(config.audit.key_file, { dataDir: config.data_dir, create: true }) : undefined;
+  if (!integrityKey) logger.warn('audit.key_file is not set: batches are digested but not signed (sessiongate verify cannot prove who wrote them)');
   const recorder = await Recorder.open({
     dataDir: config.data_dir,
+    ...(integrityKey ? { integrityKey } : {}),
     audit: config.audit,
     clock,
     logger: logger.child({ component: 'recorder' }),
@@ -106,13 +114,69 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   const directory = new Directory(config.directory);
   const secret = sessionKeySecret(config.data_dir);
 
+  let services: ReturnType<typeof buildServices>;
+  const buildServices = () => {
+    const backups =
+      config.backup.dir && config.backup.interval
+        ? new BackupScheduler({
+            dataDir: config.data_dir,
+            dir: config.backup.dir,
+            interval: config.backup.interval,
+            keep: config.backup.keep,
+            compact: config.backup.compact,
+            clock,
+            logger: logger.child({ component: 'backup' }),
+            onActivity: (a) => recorder.emit({ type: 'activity', ...a }),
+          })
+        : undefined;
+
+    const exportsSvc = new ExportServices(config.export, {
+      store: recorder.store,
+      subscribe: recorder.subscribe.bind(recorder),
+      clock,
+      logger: logger.child({ component: 'export' }),
+      emitter: recorder,
+      observer: {
+        delivered: (name, n) => metrics.forwardDelivered.inc({ forwarder: name }, n),
+        failed: (name) => metrics.forwardFailures.inc({ forwarder: name }),
+        lag: (name, ms) => metrics.forwardLag.set({ forwarder: name }, ms / 1000),
+      },
+    });
+
+    const { interval: retentionInterval, ...periods } = config.retention;
+    const retention = Object.values(periods).some((v) => v !== undefined)
+      ? new Retention({
+          dbs: recorder.store.maintenanceDbs(),
+          periods,
+          interval: retentionInterval,
+          ...(integrityKey ? { key: integrityKey } : {}),
+          clock,
+          logger: logger.child({ component: 'retention' }),
+          emit: (ev) => recorder.emit(ev),
+        })
+      : undefined;
+
+    return { backups, exportsSvc, retention };
+  };
+  try {
+    services = buildServices();
+  } catch (e) {
+    await recorder.close().catch(() => undefined);
+    throw e;
+  }
+  const { backups, exportsSvc, retention } = services;
+
   const closeAll = async (graceMs: number) => {
     await Promise.allSettled(frontends.map((f) => f.close(graceMs)));
     await viewer?.close().catch(() => undefined);
+    await backups?.close().catch(() => undefined);
+    await retention?.close().catch(() => undefined);
+    await exportsSvc.close().catch(() => undefined);
     await recorder.close();
   };
 
   try {
+    exportsSvc.start();
     for (const l of config.http) {
       const f = createHttpFrontend(l, {
         clock,
@@ -152,6 +216,8 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     throw e instanceof SgError ? e : new SgError('SG_ERR_LISTEN', `could not start: ${(e as Error).message}`, { cause: e });
   }
 
+  backups?.start();
+  retention?.start();
   recorder.emit({ type: 'activity', initiator: 'system', action: 'start', description: 'gateway started', details: { listeners: config.http.map((l) => l.name) } });
 
   let closing: Promise<void> | undefined;

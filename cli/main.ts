@@ -8,6 +8,9 @@ const COMMANDS: Record<string, { file: string; help: string }> = {
   'check-config': { file: 'check-config', help: 'check-config FILE                validate a config file' },
   users: { file: 'users', help: 'users add|list|remove|passwd|role  manage viewer users' },
   search: { file: 'search', help: 'search [filters]                 search recorded requests' },
+  export: { file: 'export', help: 'export --kind K --format F       export a search as CSV/NDJSON with a manifest' },
+  verify: { file: 'verify', help: 'verify [--config FILE] [--json]   check the integrity chain of the store' },
+  backup: { file: 'backup', help: 'backup [DIR] [--config FILE]     hot copy of the store into DIR' },
 };
 
 function usage(): string {

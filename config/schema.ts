@@ -261,21 +261,107 @@ const auditSchema = z.strictObject({
   key_file: nonEmpty.optional(),
 });
 
+/** How long one kind is kept: at least a day, so a unit typo (`180m` for `180d`) cannot wipe the evidence. */
+const keepFor = duration.pipe(z.number().min(86_400_000, 'must be at least 1d'));
+
 const retentionSchema = z.strictObject({
-  requests: duration.optional(),
-  sessions: duration.optional(),
-  activity: duration.optional(),
-  recordings: duration.optional(),
+  requests: keepFor.optional(),
+  /** Session start/end records and what happened inside them (SSH exec/forward). */
+  sessions: keepFor.optional(),
+  activity: keepFor.optional(),
+  transfers: keepFor.optional(),
+  /** Applies once recordings exist (a later issue). */
+  recordings: keepFor.optional(),
+  /** How often the prune runs. */
+  interval: duration.pipe(z.number().min(60_000, 'must be at least 1m')).default(3_600_000),
 });
 
+// ---------- exports and forwarding (recorder/export) ----------
+
+export const EXPORT_FILE_KINDS = ['requests', 'sessions', 'activity', 'transfers', 'ssh'] as const;
+const exportKinds = z.array(z.enum(EXPORT_FILE_KINDS)).min(1).refine((a) => new Set(a).size === a.length, 'a kind is listed twice');
+
+export const exportScheduleSchema = z.strictObject({
+  /** Files land here (created 0700; files 0600). */
+  dir: nonEmpty,
+  interval: duration.pipe(z.number().min(1000, 'must be at least 1s')).default(3_600_000),
+  format: z.enum(['ndjson', 'csv']).default('ndjson'),
+  kinds: exportKinds.default([...EXPORT_FILE_KINDS]),
+});
+
+export const forwardSchema = z
+  .strictObject({
+    name,
+    protocol: z.enum(['syslog', 'http']),
+    /** syslog: tcp://host:port or tls://host:port; http: http(s)://host/path. */
+    url: nonEmpty,
+    kinds: exportKinds.default([...EXPORT_FILE_KINDS]),
+    /** Where a forwarder without a saved position starts: every stored event, or only new ones. */
+    start_from: z.enum(['beginning', 'now']).default('beginning'),
+    /** syslog: MSG is the event as JSON (`json`), or the fields go into structured data (`structured`). */
+    format: z.enum(['json', 'structured']).default('json'),
+    /** syslog facility (RFC 5424), default 13 (log audit). */
+    facility: z.number().int().min(0).max(23).default(13),
+    app_name: z.string().regex(/^[!-~]{1,48}$/, 'printable ASCII, 1-48 characters').default('sessiongate'),
+    /** PEM CA bundle for tls:// and https:// (default: the system CAs). */
+    ca_file: nonEmpty.optional(),
+    /** http: file holding a bearer token sent as Authorization. */
+    token_file: nonEmpty.optional(),
+    batch_max: z.number().int().min(1).max(10_000).default(500),
+    timeout: duration.pipe(z.number().min(100)).default(10_000),
+    /** Backoff between retries grows up to this. */
+    retry_max: duration.pipe(z.number().min(100)).default(60_000),
+    /** Committed events held in memory while the destination is slow; beyond, it reads the store. */
+    queue_max: z.number().int().min(100).max(1_000_000).default(10_000),
+  })
+  .superRefine((f, ctx) => {
+    let u: URL | undefined;
+    try {
+      u = new URL(f.url);
+    } catch {
+      /* reported below */
+    }
+    const ok = f.protocol === 'syslog' ? ['tcp:', 'tls:'] : ['http:', 'https:'];
+    if (!u || !ok.includes(u.protocol) || !u.hostname) {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: f.protocol === 'syslog' ? `invalid syslog URL "${f.url}" (use tcp://HOST:PORT or tls://HOST:PORT)` : `invalid URL "${f.url}" (use http:// or https://)` });
+      return;
+    }
+    if (f.protocol === 'syslog' && (!u.port || (u.pathname !== '' && u.pathname !== '/') || u.search)) ctx.addIssue({ code: 'custom', path: ['url'], message: 'a syslog URL is tcp://HOST:PORT or tls://HOST:PORT (port required, no path)' });
+    if (u.username || u.password) ctx.addIssue({ code: 'custom', path: ['url'], message: 'credentials in URLs are not allowed (use token_file)' });
+    if (f.token_file !== undefined && f.protocol !== 'http') ctx.addIssue({ code: 'custom', path: ['token_file'], message: 'only for protocol http' });
+    if (f.ca_file !== undefined && u.protocol !== 'tls:' && u.protocol !== 'https:') ctx.addIssue({ code: 'custom', path: ['ca_file'], message: 'only for tls:// or https:// URLs' });
+  });
+
 const exportSchema = z.strictObject({
-  encryption: z.enum(['off', 'optional', 'required']).default('off'),
+  // Encrypted exports are not built yet: `required` is refused rather than silently ignored.
+  encryption: z
+    .enum(['off', 'optional', 'required'])
+    .default('off')
+    .refine((v) => v !== 'required', 'required is not implemented in this version yet (exports are written unencrypted): use off or optional'),
+  /** Scheduled export of newly committed events to files. */
+  schedule: exportScheduleSchema.optional(),
+  /** Live forwarding of every stored event to SIEMs. */
+  forward: z
+    .array(forwardSchema)
+    .default([])
+    .superRefine((list, ctx) => {
+      const seen = new Set<string>();
+      list.forEach((f, i) => {
+        if (seen.has(f.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate forwarder name "${f.name}"` });
+        seen.add(f.name);
+      });
+    }),
 });
 
 const backupSchema = z.strictObject({
   dir: nonEmpty.optional(),
-  interval: duration.optional(),
+  /** A store copy this often (recorder/backup.ts BackupScheduler); needs dir. */
+  interval: duration.pipe(z.number().min(60_000, 'must be at least 1m')).optional(),
   keep: z.number().int().positive().default(7),
+  /** Compacting copy (MDB_CP_COMPACT): free pages left out; smaller, more CPU. */
+  compact: z.boolean().default(true),
+}).superRefine((b, ctx) => {
+  if (b.interval !== undefined && b.dir === undefined) ctx.addIssue({ code: 'custom', path: ['interval'], message: 'scheduled backups need backup.dir (where they go)' });
 });
 
 const directoryEntry = z.strictObject({
@@ -346,3 +432,6 @@ export type ViewerConfig = Config['viewer'];
 export type AuditConfig = Config['audit'];
 export type DirectoryEntry = Config['directory'][number];
 export type TlsConfig = z.output<typeof tlsSchema>;
+export type ExportConfig = Config['export'];
+export type ExportScheduleConfig = NonNullable<ExportConfig['schedule']>;
+export type ForwardConfig = ExportConfig['forward'][number];

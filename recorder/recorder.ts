@@ -41,6 +41,8 @@ export interface RecorderOptions {
   /** Passed to the store: where batches are encoded and committed (default `inline`; `worker`
    * moves that off the calling thread, see StoreWriter). */
   writer?: StoreWriter;
+  /** audit.key_file's key, passed to the store: every batch record then extends the HMAC chain. */
+  integrityKey?: Buffer;
 }
 
 export interface RecorderStats {
@@ -71,6 +73,7 @@ const optionsSchema = z.object({
   closeTimeoutMs: z.number().int().nonnegative().optional(),
   scanBudget: z.number().int().positive().optional(),
   writer: z.enum(STORE_WRITERS).optional(),
+  integrityKey: z.custom<Buffer>((v) => Buffer.isBuffer(v), 'a Buffer').optional(),
 });
 
 export class Recorder implements Emitter {
@@ -131,7 +134,7 @@ export class Recorder implements Emitter {
       const issues = [...(parsed.error?.issues ?? []), ...(audit.error?.issues.map((i) => ({ ...i, path: ['audit', ...i.path] })) ?? [])];
       throw new SgError('SG_ERR_CONFIG_INVALID', `invalid recorder options: ${issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
     }
-    const store = Store.open({ dir: join(opts.dataDir, 'store'), logger: opts.logger, scanBudget: opts.scanBudget, writer: opts.writer });
+    const store = Store.open({ dir: join(opts.dataDir, 'store'), logger: opts.logger, clock: opts.clock, scanBudget: opts.scanBudget, writer: opts.writer, ...(opts.integrityKey ? { integrityKey: opts.integrityKey } : {}) });
     const rec = new Recorder(store, audit.data, opts);
     opts.logger.info({ dir: store.dir, mode: rec.mode, flush_interval: audit.data.flush_interval, queue_max: rec.queueMax, batch_max: rec.batchMax }, 'recorder started');
     return rec;

@@ -75,7 +75,9 @@ t.test('table output: aligned, local time with offset, every control character e
   t.ok(r.out.includes('\\x1b[31mred\\x1b[0m?x=\\x07\\x9b2J'), 'ESC, BEL and CSI shown escaped');
   t.ok(r.out.includes('Acme\\u202eLtd'), 'bidi override shown escaped');
   t.ok(r.out.includes('Bob\\x0d\\x0aFAKE ROW <bob@acme.example>'), 'CR/LF cannot fake a row');
-  const lines = r.out.trimEnd().split('\n');
+  const [tableText, footer] = r.out.split('\n\n');
+  t.equal(footer, '3 in all\n', 'the total under the table');
+  const lines = tableText!.trimEnd().split('\n');
   t.equal(lines.length, 4, 'header + 3 rows');
   t.match(lines[0], /^TIME\s+REALM\s+CLIENT\s+USER\s+IP\s+TYPE\s+METHOD\s+STATUS\s+URL$/);
   const urlCol = lines[0]!.indexOf('URL');

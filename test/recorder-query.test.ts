@@ -1,10 +1,10 @@
-// queryRequests against a brute-force filter of the same events (fast-check), cursors that stay
-// valid while writes go on, the scan budget, and parameter validation.
+// queryRequests (= query('requests')) against a brute-force filter of the same events
+// (fast-check), snapshot cursors that stay valid while writes go on, the scan budget of short
+// keywords, and parameter validation.
 import t, { type Test } from 'tap';
 import fc from 'fast-check';
 import { join } from 'node:path';
 import { Store } from '../recorder/store/store.js';
-import { encodeCursor } from '../recorder/store/cursor.js';
 import { mintId } from '../recorder/event-id.js';
 import type { HttpRequestEvent, SgEvent } from '../recorder/events.js';
 import type { RequestQuery } from '../recorder/store/types.js';
@@ -14,24 +14,26 @@ const logger = silentLogger();
 const BASE = 1_750_000_000_000;
 
 /** Independent re-statement of the query semantics (the oracle). */
+const fold = (s: string) => s.normalize('NFKC').toLowerCase();
+
 function oracle(events: HttpRequestEvent[], q: RequestQuery): HttpRequestEvent[] {
-  const kw = q.q?.trim().toLowerCase();
+  const kw = q.q?.trim() ? fold(q.q.trim()) : undefined;
   const method = q.method?.trim().toUpperCase();
-  // Hide Me IPs are compared as stored: IPv4-mapped IPv6 written as IPv4.
+  // Hide Me IPs are compared as stored: IPv4-mapped IPv6 written as IPv4; logins case-insensitively.
   const hideIps = new Set((q.hide?.ips ?? []).map((ip) => ip.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, '$1')));
-  const hideLogins = new Set(q.hide?.logins ?? []);
+  const hideLogins = new Set((q.hide?.logins ?? []).map(fold));
   return events
     .filter((e) => {
       if (q.from !== undefined && e.ts < q.from) return false;
       if (q.to !== undefined && e.ts > q.to) return false;
-      if (q.realm !== undefined && e.realm !== q.realm) return false;
+      if (q.realm !== undefined && fold(e.realm) !== fold(q.realm)) return false;
       if (q.source !== undefined && e.source !== q.source) return false;
       if (method && e.method.toUpperCase() !== method) return false;
-      if (e.user?.login !== undefined && hideLogins.has(e.user.login)) return false;
+      if (e.user?.login !== undefined && hideLogins.has(fold(e.user.login))) return false;
       if (e.ip !== undefined && hideIps.has(e.ip)) return false;
       if (kw) {
         const hay = [e.client, e.user?.name, e.user?.email, e.user?.login, e.ip, e.url];
-        if (!hay.some((h) => h !== undefined && h.toLowerCase().includes(kw))) return false;
+        if (!hay.some((h) => h !== undefined && fold(h).includes(kw))) return false;
       }
       return true;
     })
@@ -195,30 +197,40 @@ t.test('pagination while writes go on never repeats or skips', async (t) => {
   t.equal(newerIds.size, 0, 'events newer than the first page never shift into later pages');
 });
 
-t.test('the scan budget bounds each call and the cursor continues from where it stopped', async (t) => {
+t.test('a short keyword scans within the budget; the cursor continues from where it stopped', async (t) => {
   const s = Store.open({ dir: t.testdir(), logger, scanBudget: 300 });
   t.teardown(() => s.close());
   const evs = stamp(
-    Array.from({ length: 1000 }, (_, i) => httpInput(i, i === 10 ? { url: 'https://x.example/needle' } : {})),
+    Array.from({ length: 1000 }, (_, i) => httpInput(i, i === 10 ? { url: 'https://x.example/needle-ŋ' } : {})),
     mintId,
     (i) => BASE + 3_000_000 + i,
   );
-  await s.writeBatch(evs);
-  const first = s.queryRequests({ q: 'needle' });
+  await s.writeBatch(evs.slice(0, 400));
+  await s.closeSegment();
+  await s.writeBatch(evs.slice(400));
+  const first = s.queryRequests({ q: 'ŋ' });
   t.same(first.items, [], 'nothing among the newest 300');
   t.equal(first.partial, true);
   t.ok(first.next_cursor);
-  const got = walk(t, s, { q: 'needle' }, 50);
+  const got = walk(t, s, { q: 'ŋ' }, 50);
   t.same(
     got.items.map((e) => e.id),
     [evs[10]!.id],
   );
   t.equal(got.pages, 4, '1000 rows at 300 per call');
+  t.same(s.queryRequests({ q: 'needle' }).items.map((e) => e.id), [evs[10]!.id], 'a keyword of 3+ characters uses the index: found at once');
+  const reader = Store.open({ dir: s.dir, logger, readOnly: true, scanBudget: 300 });
+  t.equal(reader.queryRequests({ q: 'needle' }).partial, true, 'another reader reads the open region (600 rows, not indexed yet) row by row');
+  await s.closeSegment();
+  t.same(reader.queryRequests({ q: 'needle' }).items.map((e) => e.id), [evs[10]!.id], 'once indexed, it is found at once there too');
+  await reader.close();
   const unfiltered = s.queryRequests({ limit: 500 });
   t.equal(unfiltered.items.length, 300, 'a page can be cut by the budget too');
   t.equal(unfiltered.partial, true);
-  t.equal(unfiltered.total, 1000, 'total is given when no filter applies (cheap)');
-  t.equal(s.queryRequests({ realm: 'client' }).total, undefined, 'and only then');
+  t.equal(unfiltered.total, 1000, 'total is exact without filters (counters)');
+  t.equal(s.queryRequests({ realm: 'client' }).total, evs.filter((e) => (e as HttpRequestEvent).realm === 'client').length, 'and exact for one exact filter (posting sizes)');
+  const est = s.queryRequests({ q: 'panel', limit: 5 });
+  t.equal(est.total_estimated, true, 'a keyword over many rows gives an estimate, flagged');
 });
 
 t.test('parameters are validated; malformed cursors are refused', async (t) => {
@@ -230,21 +242,31 @@ t.test('parameters are validated; malformed cursors are refused', async (t) => {
     (i) => BASE + 4_000_000 + i,
   ) as SgEvent[];
   await s.writeBatch(evs);
-  const valid = encodeCursor(evs[5]!.id);
-  t.equal(s.queryRequests({ cursor: valid }).items.length, 5);
+  const valid = s.queryRequests({ limit: 15 }).next_cursor!;
+  t.ok(valid);
+  t.equal(s.queryRequests({ limit: 15, cursor: valid }).items.length, 5);
+  t.equal(s.queryRequests({ cursor: valid }).items.length, 5, 'the limit may change between pages');
   t.equal(s.queryRequests({ cursor: '' }).items.length, 20, 'an empty cursor means the first page');
+  const [body, tag] = valid.split('.') as [string, string];
+  const state = JSON.parse(Buffer.from(body, 'base64url').toString()) as Record<string, unknown>;
+  const forged = (o: Record<string, unknown>) => `${Buffer.from(JSON.stringify({ ...state, ...o })).toString('base64url')}.${tag}`;
   const bad = [
     'xyz',
     valid.slice(1),
     `${valid}=`,
-    valid.replace(/.$/, '+'),
-    Buffer.from('notanidnotanidnota').toString('base64url'),
-    Buffer.from(evs[5]!.id.toLowerCase()).toString('base64url'),
+    valid.replace(/.$/, valid.endsWith('A') ? 'B' : 'A'),
+    forged({ id: evs[2]!.id }),
+    forged({ snap: 0 }),
+    forged({ total: 5 }),
+    `${Buffer.from('{"v":1').toString('base64url')}.${tag}`,
     'é'.repeat(24),
     'A'.repeat(10_000),
     '../../etc/passwd',
   ];
-  for (const c of bad) t.throws(() => s.queryRequests({ cursor: c }), { code: 'SG_ERR_BAD_PARAM' }, `cursor ${c.slice(0, 30)}`);
+  for (const c of bad) t.throws(() => s.queryRequests({ cursor: c }), { code: 'SG_ERR_BAD_PARAM', details: { param: 'cursor' } }, `cursor ${c.slice(0, 30)}`);
+  t.throws(() => s.queryRequests({ cursor: valid, realm: 'admin' }), { code: 'SG_ERR_BAD_PARAM', details: { param: 'cursor' } }, 'a cursor is bound to its filters');
+  t.throws(() => s.queryRequests({ cursor: valid, order: 'asc' }), { code: 'SG_ERR_BAD_PARAM', details: { param: 'cursor' } }, 'and to its order');
+  t.throws(() => s.query('sessions', { cursor: valid }), { code: 'SG_ERR_BAD_PARAM', details: { param: 'cursor' } }, 'and to its kind');
   t.throws(() => s.queryRequests({ cursor: 5 as unknown as string }), { code: 'SG_ERR_BAD_PARAM' });
   for (const limit of [0, 501, 1.5, -1, NaN, '10' as unknown as number]) t.throws(() => s.queryRequests({ limit }), { code: 'SG_ERR_BAD_PARAM' }, `limit ${String(limit)}`);
   t.equal(s.queryRequests({ limit: 500 }).items.length, 20);

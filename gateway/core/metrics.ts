@@ -165,6 +165,24 @@ export class Metrics {
     help: 'audit.gap events recorded',
     registers: [this.registry],
   });
+  readonly forwardDelivered = new client.Counter({
+    name: 'sessiongate_forward_delivered_total',
+    help: 'Events delivered to a live-forwarding destination (SIEM), by forwarder',
+    labelNames: ['forwarder'] as const,
+    registers: [this.registry],
+  });
+  readonly forwardFailures = new client.Counter({
+    name: 'sessiongate_forward_failures_total',
+    help: 'Failed delivery attempts to a live-forwarding destination (retried), by forwarder',
+    labelNames: ['forwarder'] as const,
+    registers: [this.registry],
+  });
+  readonly forwardLag = new client.Gauge({
+    name: 'sessiongate_forward_lag_seconds',
+    help: 'Age of the oldest stored event not yet delivered, by forwarder',
+    labelNames: ['forwarder'] as const,
+    registers: [this.registry],
+  });
   /** Counted at scrape time from whatever `countLiveSessions` returns (the app hands it the registry). */
   countLiveSessions: () => Record<string, number> = () => ({});
   readonly liveSessions: client.Gauge<'protocol'> = new client.Gauge({

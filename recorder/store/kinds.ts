@@ -74,6 +74,8 @@ export function toStored(kind: Kind, ev: SgEvent): Record<string, unknown> {
 export function fromStored(kind: Kind, id: string, value: unknown): SgEvent {
   const implied = IMPLIED_TYPE[kind];
   const v = (isPlainObject(value) ? value : {}) as Record<string, unknown>;
+  // A session.start row's sequential number belongs to its session row, not to the event.
+  if (kind === 'sessions' && 'seq' in v) delete v.seq;
   v.id = id;
   if (implied) v.type = implied;
   return v as unknown as SgEvent;

@@ -4,7 +4,7 @@
 
 export const ENV_FILE = 'data.mdb';
 export const LOCK_FILE = 'data.mdb-lock';
-export const MAX_DBS = 32;
+export const MAX_DBS = 64;
 
 /** How every database in the environment is opened; another reader of the files must use the
  * same (plain msgpack maps decoded as objects: ~12% faster to write than msgpackr records and

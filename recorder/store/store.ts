@@ -1,37 +1,45 @@
-// The LMDB store: one environment (one file, one lock file) under `dir`, with a named database
-// per event kind keyed by event id, a `meta` database (schema version, per-type counts) and
-// databases handed to other components (users, access). Values are msgpack, uncompressed.
-// Writes come only from the Recorder, one transaction per batch, committed on the calling thread
-// (`inline`, the default) or on a writer thread (`worker`: writer-worker.ts), which takes LMDB's
-// encoding, inserts and commit off the main thread at the price of more CPU in all (see
-// bench/recorder.ts); reads are synchronous, on the calling thread.
+// The LMDB store (schema 2, docs/store.md): one environment (one file, one lock file) under
+// `dir` with a rows database per event kind keyed by event id, the batch records of the
+// integrity chain, segments with their postings, `meta` (schema version, counters, positions)
+// and databases handed to other components (users, access). Values are msgpack, uncompressed.
+// Writes come only from the Recorder, one transaction per batch (rows + batch record),
+// committed on the calling thread (`inline`, the default) or on a writer thread (`worker`:
+// writer-worker.ts); the open region is indexed into a segment afterwards, in transactions of
+// its own. Queries (query-engine.ts) are synchronous, on the calling thread.
 import { chmodSync, existsSync, mkdirSync, realpathSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import type { Database, RootDatabase } from 'lmdb';
 import { z } from 'zod';
-import type { EventType, HttpRequestEvent, SgEvent } from '../events.js';
+import type { EventType, SgEvent } from '../events.js';
 import { EVENT_TYPES } from '../events.js';
-import type { RequestPage, RequestQuery } from './types.js';
-import type { Logger } from '../../gateway/core/runtime.js';
+import type { ActivityQuery, ItemByKind, Page, QueryByKind, RequestPage, RequestQuery, SearchKind, SearchStore, SessionQuery, TimelineQuery, TransferQuery } from './types.js';
+import type { Clock, Logger } from '../../gateway/core/runtime.js';
+import { systemClock } from '../../gateway/core/runtime.js';
 import { SgError } from '../../gateway/core/errors.js';
-import { ID_RE, idCeil } from '../../gateway/core/ids.js';
-import { KINDS, fromStored, kindOf, type Kind } from './kinds.js';
-import { encodeCursor } from './cursor.js';
-import { parseRequestQuery } from './request-query.js';
-import { MAX_TS, idMatchesTs, validTs } from '../event-id.js';
+import { ID_RE } from '../../gateway/core/ids.js';
+import { KINDS, KIND_OF_TYPE, fromStored, kindOf, type Kind } from './kinds.js';
+import { idMatchesTs, validTs } from '../event-id.js';
 import { DB_OPTIONS, ENV_FILE, LOCK_FILE, rootOptions } from './lmdb-options.js';
-import { commitRows, encodeEvents, type CommitOutcome } from './commit.js';
+import { commitRows, encodeEvents, storedRows, type ChainHead, type CommitOutcome, type CommitResult } from './commit.js';
 import { WriterThread } from './writer-thread.js';
+import { LAYOUT_DBS, META, metaNumber, openLayout, type StoreDbs } from './layout.js';
+import { OpenRegionTracker, SEGMENT_MAX_AGE_MS, SEGMENT_ROWS, closeOneSegment, type SegmentPolicy } from './segments.js';
+import { SegmentCatalog } from './catalog.js';
+import { SORT_MAX, runQuery, type EngineEnv, type QueryPlan } from './query-engine.js';
+import { activityPlan, requestsPlan, sessionsPlan, timelinePlan, transfersPlan } from './plans.js';
+import { migrate } from './migrate.js';
 
 export { DB_OPTIONS } from './lmdb-options.js';
 
-export const SCHEMA_VERSION = 1;
-/** Rows a single query may examine before it returns a partial page. */
-export const DEFAULT_SCAN_BUDGET = 200_000;
+export const SCHEMA_VERSION = 2;
+/** Rows a single query may examine before it returns a partial page: reading and checking a
+ * row costs ~8 us on the 2-core reference machine, so a page stops after ~160 ms. */
+export const DEFAULT_SCAN_BUDGET = 20_000;
 
 const DB_NAME_RE = /^[a-z][a-z0-9_-]{0,62}$/;
-const RESERVED_DBS: ReadonlySet<string> = new Set<string>([...KINDS, 'meta']);
+const RESERVED_DBS: ReadonlySet<string> = new Set<string>(LAYOUT_DBS);
 /** Where a batch is encoded and committed: `inline` (default) on the calling thread, ~11 us of
  * its CPU per event; `worker` on the writer thread, ~4.7 us of the caller's CPU per event (a
  * structured clone) but ~30% more CPU in all and a lower peak ingest rate. Measured with
@@ -53,7 +61,19 @@ export interface StoreOptions {
   scanBudget?: number;
   /** Where writeBatch encodes and commits (default `inline`). */
   writer?: StoreWriter;
+  /** audit.key_file's key: batch records then carry the HMAC chain (docs/store.md "Integrity"). */
+  integrityKey?: Buffer;
+  /** Commit times of batch records and segment ages (default the system clock). */
+  clock?: Clock;
+  /** Most matches a sort by another column may collect (default SORT_MAX, 100,000). */
+  sortMax?: number;
+  /** Close the open region into a segment at this many rows (default 4096). */
+  segmentRows?: number;
+  /** ... or when its first batch is older than this, ms (default 30 s). */
+  segmentMaxAgeMs?: number;
 }
+
+
 
 const optionsSchema = z.object({
   dir: z.string().min(1),
@@ -61,6 +81,11 @@ const optionsSchema = z.object({
   readOnly: z.boolean().optional(),
   scanBudget: z.number().int().positive().optional(),
   writer: z.enum(STORE_WRITERS).optional(),
+  integrityKey: z.custom<Buffer>((v) => Buffer.isBuffer(v) && v.length >= 32, 'a Buffer of at least 32 bytes').optional(),
+  clock: z.custom<Clock>((v) => typeof (v as Clock | null)?.now === 'function', 'a Clock').optional(),
+  sortMax: z.number().int().positive().optional(),
+  segmentRows: z.number().int().positive().optional(),
+  segmentMaxAgeMs: z.number().int().positive().optional(),
   logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null && typeof (v as Logger).error === 'function', 'a pino logger'),
 });
 
@@ -111,32 +136,58 @@ function splitUncloneable(events: SgEvent[], at: number[], refused: [number, str
 /** Writable environments open in this process: LMDB must not open one twice in a process. */
 const openWriters = new Set<string>();
 
-export class Store {
+export class Store implements SearchStore {
   readonly dir: string;
   readonly readOnly: boolean;
   private readonly logger: Logger;
+  private readonly clock: Clock;
   private readonly scanBudget: number;
+  private readonly sortMax: number;
   private readonly root: RootDatabase<unknown, string>;
   private readonly meta: KvDatabase;
   private readonly dbs: Readonly<Record<Kind, KvDatabase | undefined>>;
+  private readonly layout: StoreDbs;
+  private readonly catalog: SegmentCatalog;
   private readonly named = new Map<string, KvDatabase>();
   private readonly realDir: string;
+  private readonly integrityKey: Buffer | undefined;
+  private readonly policy: SegmentPolicy;
+  private readonly cursorSecret: Buffer;
   /** The writer thread's handle for this store (writable stores with writer `worker`). */
   private readonly writerThread: WriterThread | undefined;
+  /** Inline writer: the chain's head and the open region, as committed by this process. */
+  private head: ChainHead | undefined;
+  private readonly tracker: OpenRegionTracker | undefined;
+  /** Segment closing in progress (one at a time). */
+  private indexing: Promise<number> | undefined;
+  private ageTimer: NodeJS.Timeout | undefined;
   /** The writer thread committed since the last sync to disk. */
   private unsynced = false;
   private closing: Promise<void> | undefined;
 
-  private constructor(init: { dir: string; realDir: string; readOnly: boolean; logger: Logger; scanBudget: number; root: RootDatabase<unknown, string>; meta: KvDatabase; dbs: Record<Kind, KvDatabase | undefined>; writerThread: WriterThread | undefined }) {
+  private constructor(init: { dir: string; realDir: string; readOnly: boolean; logger: Logger; clock: Clock; scanBudget: number; sortMax: number; root: RootDatabase<unknown, string>; layout: StoreDbs; writerThread: WriterThread | undefined; integrityKey: Buffer | undefined; policy: SegmentPolicy; cursorSecret: Buffer }) {
     this.dir = init.dir;
     this.realDir = init.realDir;
     this.readOnly = init.readOnly;
     this.logger = init.logger;
+    this.clock = init.clock;
     this.scanBudget = init.scanBudget;
+    this.sortMax = init.sortMax;
     this.root = init.root;
-    this.meta = init.meta;
-    this.dbs = init.dbs;
+    this.layout = init.layout;
+    this.meta = init.layout.meta;
+    this.dbs = init.layout.rows;
+    this.catalog = new SegmentCatalog(init.layout);
     this.writerThread = init.writerThread;
+    this.integrityKey = init.integrityKey;
+    this.policy = init.policy;
+    this.cursorSecret = init.cursorSecret;
+    this.tracker = !init.readOnly && !init.writerThread ? new OpenRegionTracker(init.layout, init.policy) : undefined;
+    if (!init.readOnly) {
+      // Ages are checked every few seconds: an idle store still indexes what it holds.
+      this.ageTimer = setInterval(() => this.maintain(false), Math.max(50, Math.min(5_000, Math.floor(init.policy.maxAgeMs / 3))));
+      this.ageTimer.unref();
+    }
   }
 
   static open(opts: StoreOptions): Store {
@@ -144,6 +195,8 @@ export class Store {
     if (!parsed.success) throw new SgError('SG_ERR_STORE_OPEN', `invalid store options: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
     const { dir, readOnly = false, mapSize, scanBudget = DEFAULT_SCAN_BUDGET, writer = 'inline' } = parsed.data;
     const logger = opts.logger;
+    const clock = opts.clock ?? systemClock;
+    const policy: SegmentPolicy = { rows: opts.segmentRows ?? SEGMENT_ROWS, maxAgeMs: opts.segmentMaxAgeMs ?? SEGMENT_MAX_AGE_MS };
     const envPath = join(dir, ENV_FILE);
     let realDir: string;
     try {
@@ -172,12 +225,21 @@ export class Store {
       }
       const meta = root.openDB<unknown, string>({ name: 'meta', ...DB_OPTIONS });
       if (!meta) throw new SgError('SG_ERR_STORE_OPEN', `${dir} is not a Sessiongate store (no meta database)`);
-      checkSchema(meta, readOnly, dir);
-      const dbs = {} as Record<Kind, KvDatabase | undefined>;
-      for (const k of KINDS) dbs[k] = root.openDB<unknown, string>({ name: k, ...DB_OPTIONS }) ?? undefined;
+      const found = checkSchema(meta, readOnly, dir);
+      const layout = openLayout(root);
+      if (found < SCHEMA_VERSION) {
+        if (readOnly) throw new SgError('SG_ERR_STORE_OPEN', `store ${dir} has schema version ${found}: open it once for writing (start the gateway) to migrate it to ${SCHEMA_VERSION}`, { details: { found, supported: SCHEMA_VERSION } });
+        migrate(layout, { from: found, key: opts.integrityKey, now: () => safeNow(clock), logger, segmentRows: policy.rows });
+      }
+      let cursorSecret = meta.get('cursor:secret') as Uint8Array | undefined;
+      if (!cursorSecret && !readOnly) {
+        cursorSecret = randomBytes(32);
+        meta.putSync('cursor:secret', cursorSecret);
+      }
       // The writer thread starts on the first writeBatch: a store opened only for users, access or queries never starts it.
-      const writerThread = !readOnly && writer === 'worker' ? new WriterThread({ path: envPath, ...(mapSize ? { mapSize } : {}) }, logger) : undefined;
-      const store = new Store({ dir, realDir, readOnly, logger, scanBudget, root, meta, dbs, writerThread });
+      const env = { path: envPath, ...(mapSize ? { mapSize } : {}), ...(opts.integrityKey ? { key: new Uint8Array(opts.integrityKey) } : {}), policy };
+      const writerThread = !readOnly && writer === 'worker' ? new WriterThread(env, logger) : undefined;
+      const store = new Store({ dir, realDir, readOnly, logger, clock, scanBudget, sortMax: opts.sortMax ?? SORT_MAX, root, layout, writerThread, integrityKey: opts.integrityKey, policy, cursorSecret: Buffer.from(cursorSecret ?? Buffer.alloc(32)) });
       if (!readOnly) openWriters.add(realDir);
       logger.debug({ dir, readOnly, schema_version: SCHEMA_VERSION }, 'store opened');
       return store;
@@ -202,10 +264,11 @@ export class Store {
   }
 
   /**
-   * Commits the events in ONE transaction (all or nothing): on the writer thread, or inline in
-   * an abortable child transaction (so writes other components queued in the same LMDB batch
-   * are unaffected). An id already stored is never overwritten. Resolves once committed and
-   * visible to this thread's reads. Rejects with SG_ERR_STORE_WRITE (details.reason
+   * Commits the events in ONE transaction (all or nothing) with their batch record: on the
+   * writer thread, or inline in an abortable child transaction (so writes other components
+   * queued in the same LMDB batch are unaffected). An id already stored is never overwritten.
+   * Resolves once committed and visible to this thread's reads; the open region is indexed
+   * afterwards, in transactions of its own. Rejects with SG_ERR_STORE_WRITE (details.reason
    * `disk_full` or `write_failed`) when the transaction cannot commit.
    */
   async writeBatch(events: readonly SgEvent[]): Promise<WriteResult> {
@@ -250,6 +313,7 @@ export class Store {
     for (const [, n] of outcome.counts) result.stored += n;
     result.duplicates = outcome.duplicates.map((i) => valid[i]!);
     this.logRefused(result);
+    if (!this.writerThread && result.stored) this.maintain(false);
     return result;
   }
 
@@ -271,8 +335,73 @@ export class Store {
     }
   }
 
+  /**
+   * Indexes the whole open region now (segments of at most `segmentRows` rows, one transaction
+   * each). Used on graceful close and by tests. Resolves with the number of segments closed.
+   */
+  async closeSegment(): Promise<number> {
+    this.assertWritable();
+    if (this.indexing) await this.indexing.catch(() => 0);
+    return this.runIndexing(true);
+  }
+
+  /** Closes due segments in the background; failures are logged and retried later. */
+  private maintain(force: boolean): void {
+    if (this.indexing || this.closing || this.readOnly) return;
+    if (this.tracker) {
+      let due: boolean;
+      try {
+        due = force ? this.tracker.current().rows > 0 : this.tracker.due(this.now());
+      } catch (e) {
+        this.logger.error({ err: e }, 'store: cannot read the open region');
+        return;
+      }
+      if (!due) return;
+    } else if (!this.writerThread?.used) return;
+    void this.runIndexing(force).catch((e: unknown) => this.logger.error({ err: e }, 'store: closing a segment failed (the open region stays readable; retried later)'));
+  }
+
+  private runIndexing(force: boolean): Promise<number> {
+    const p = (this.writerThread ? this.indexOnThread(force) : this.indexInline(force)).finally(() => {
+      if (this.indexing === p) this.indexing = undefined;
+    });
+    this.indexing = p;
+    return p;
+  }
+
+  private async indexOnThread(force: boolean): Promise<number> {
+    const n = await this.writerThread!.segments(this.now(), force);
+    if (n) (this.root as unknown as { resetReadTxn(): void }).resetReadTxn();
+    return n;
+  }
+
+  private async indexInline(force: boolean): Promise<number> {
+    const tracker = this.tracker!;
+    let n = 0;
+    try {
+      while (force ? tracker.current().rows > 0 : tracker.due(this.now())) {
+        let s = 0;
+        await this.root.transaction(() =>
+          this.root.childTransaction(() => {
+            s = closeOneSegment(this.layout, this.policy.rows, tracker.preparedRegion());
+          }),
+        );
+        tracker.forget();
+        if (!s) break;
+        n++;
+        // Between segments: let other work (and row commits) in.
+        if (!force) break;
+        await new Promise((r) => setImmediate(r));
+      }
+    } catch (e) {
+      tracker.forget();
+      throw e;
+    }
+    return n;
+  }
+
   private async commitOnThread(events: readonly SgEvent[]): Promise<CommitOutcome> {
-    const outcome = await this.writerThread!.write(events);
+    const outcome = await this.writerThread!.write(events, this.now());
     this.unsynced = true;
     // This thread may hold a read snapshot from before the commit: drop it so reads see it.
     (this.root as unknown as { resetReadTxn(): void }).resetReadTxn();
@@ -280,17 +409,30 @@ export class Store {
   }
 
   private async commitInline(events: readonly SgEvent[]): Promise<CommitOutcome> {
-    const target = { meta: this.meta, dbs: this.dbs };
-    const { rows, rejected } = encodeEvents(target, events);
-    let done: Omit<CommitOutcome, 'rejected'> = { duplicates: [], counts: [] };
+    const { rows, rejected } = encodeEvents(this.layout, events);
+    let done: CommitResult = { duplicates: [], counts: [] };
     if (rows.length) {
-      await this.root.transaction(() =>
-        this.root.childTransaction(() => {
-          done = commitRows(target, rows);
-        }),
-      );
+      try {
+        await this.root.transaction(() =>
+          this.root.childTransaction(() => {
+            done = commitRows(this.layout, rows, { key: this.integrityKey, now: this.now(), head: this.head });
+          }),
+        );
+      } catch (e) {
+        this.head = undefined;
+        this.tracker?.forget();
+        throw e;
+      }
+      if (done.batch) this.head = { b: done.batch.b, mac: done.batch.mac };
+      try {
+        this.tracker?.committed(done.batch, storedRows(events, done));
+      } catch (e) {
+        // Indexing in hand failed: closing re-reads the rows instead.
+        this.tracker?.forget();
+        this.logger.warn({ err: e }, 'store: could not index a committed batch in memory');
+      }
     }
-    return { ...done, rejected };
+    return { duplicates: done.duplicates, counts: done.counts, rejected };
   }
 
   getEvent(id: string): SgEvent | undefined {
@@ -304,53 +446,58 @@ export class Store {
   }
 
   /**
-   * Panel requests, newest first: a reverse key-range scan of `requests` bounded by `to` /
-   * the cursor and `from`, filtered row by row. Examines at most `scanBudget` rows; when the
-   * budget runs out first the page is `partial` and `next_cursor` continues after the last
-   * row examined.
+   * One page of a kind's query (docs/store.md "Queries"), newest first unless `order: 'asc'`:
+   * candidates from postings, every row confirmed against the whole filter, pages bound to a
+   * snapshot by their cursor. Throws SG_ERR_BAD_PARAM (details.param) on bad parameters.
    */
-  queryRequests(q: RequestQuery): RequestPage {
+  query<K extends SearchKind>(kind: K, q: QueryByKind[K]): Page<ItemByKind[K]> {
     this.assertOpen();
-    const p = parseRequestQuery(q);
-    const page: RequestPage = { items: [] };
-    if (p.matchesAll) page.total = this.countOf('http.request');
-    const db = this.dbs.requests;
-    if (!db) return page;
-    if (p.from !== undefined && p.from > MAX_TS) return page;
-    let start = p.to !== undefined ? idCeil(Math.min(Math.floor(p.to), MAX_TS)) : undefined;
-    const after = p.after;
-    if (after !== undefined && (start === undefined || after <= start)) start = after;
-    const fromMs = p.from !== undefined ? Math.floor(p.from) : 0;
-    const end = fromMs > 0 ? idCeil(fromMs - 1) : undefined;
-    if (start !== undefined && end !== undefined && start <= end) return page;
-
-    let scanned = 0;
-    let last: string | undefined;
-    let more = false;
-    let exhausted = false;
-    for (const { key, value } of db.getRange({ start, end, reverse: true })) {
-      if (key === after) continue;
-      scanned++;
-      last = key;
-      const ev = fromStored('requests', key, value) as HttpRequestEvent;
-      if (p.match(ev)) {
-        if (page.items.length === p.limit) {
-          more = true;
-          break;
-        }
-        page.items.push(ev);
-      }
-      if (scanned >= this.scanBudget) {
-        exhausted = true;
+    let plan: QueryPlan<unknown>;
+    switch (kind as SearchKind) {
+      case 'requests':
+        plan = requestsPlan(q as RequestQuery);
         break;
-      }
+      case 'sessions':
+        plan = sessionsPlan(q as SessionQuery, { dbs: this.layout });
+        break;
+      case 'activity':
+        plan = activityPlan(q as ActivityQuery);
+        break;
+      case 'transfers':
+        plan = transfersPlan(q as TransferQuery);
+        break;
+      default:
+        throw new SgError('SG_ERR_BAD_PARAM', `kind: unknown query kind ${JSON.stringify(String(kind)).slice(0, 40)}`, { details: { param: 'kind' } });
     }
-    if (more) page.next_cursor = encodeCursor(page.items[page.items.length - 1]!.id);
-    else if (exhausted && last !== undefined) {
-      page.next_cursor = encodeCursor(last);
-      page.partial = true;
-    }
-    return page;
+    return this.run(plan) as Page<ItemByKind[K]>;
+  }
+
+  /** One identity (login, email or ip) across every kind, in id order, one cursor. */
+  timeline(q: TimelineQuery): Page<SgEvent> {
+    this.assertOpen();
+    return this.run(timelinePlan(q));
+  }
+
+  /** Panel requests (the first API): `query('requests', q)`. */
+  queryRequests(q: RequestQuery): RequestPage {
+    return this.query('requests', q);
+  }
+
+  private run<T>(plan: QueryPlan<T>): Page<T> {
+    const env: EngineEnv = { dbs: this.layout, catalog: this.catalog, budget: this.scanBudget, sortMax: this.sortMax, cursorSecret: this.cursorSecret, countKind: (k) => this.countKind(k) };
+    const tracker = this.tracker;
+    if (tracker) env.openPostings = () => tracker.preparedRegion();
+    return runQuery(env, plan);
+  }
+
+  private now(): number {
+    return safeNow(this.clock);
+  }
+
+  private countKind(kind: Kind): number {
+    let n = 0;
+    for (const t of EVENT_TYPES) if (KIND_OF_TYPE[t] === kind) n += this.countOf(t);
+    return n;
   }
 
   /** Stored events per type (kept in `meta`, updated in each batch's transaction: O(1)). */
@@ -359,6 +506,23 @@ export class Store {
     const out = {} as Record<EventType, number>;
     for (const t of EVENT_TYPES) out[t] = this.countOf(t);
     return out;
+  }
+
+  /** The store's own databases, for maintenance that writes in the same environment (retention). */
+  maintenanceDbs(): StoreDbs {
+    this.assertWritable();
+    return this.layout;
+  }
+
+  /** Where the batch and segment sequence stands (for verify, status and tests). */
+  position(): { batch: number; segment: number; openFrom: number; sessionSeq: number } {
+    this.assertOpen();
+    return {
+      batch: metaNumber(this.meta, META.batchLast),
+      segment: metaNumber(this.meta, META.segmentLast),
+      openFrom: metaNumber(this.meta, META.openFrom, 1),
+      sessionSeq: metaNumber(this.meta, META.sessionSeq),
+    };
   }
 
   /** Bytes the environment uses (high-water mark of its pages). */
@@ -378,9 +542,15 @@ export class Store {
     return this.mergeKinds(fromId);
   }
 
+  /** Indexes what is still open (graceful close), then closes the environment. */
   async close(): Promise<void> {
     this.closing ??= (async () => {
+      clearInterval(this.ageTimer);
       try {
+        if (!this.readOnly && (!this.writerThread || this.writerThread.used)) {
+          if (this.indexing) await this.indexing.catch(() => 0);
+          await this.runIndexing(true).catch((e: unknown) => this.logger.warn({ err: e }, 'store: could not index the open region on close (it is indexed on the next start)'));
+        }
         await this.writerThread?.close();
       } finally {
         if (!this.readOnly) openWriters.delete(this.realDir);
@@ -444,15 +614,29 @@ export class Store {
   }
 }
 
-function checkSchema(meta: KvDatabase, readOnly: boolean, dir: string): void {
-  const v = meta.get('schema_version');
+/** Commit time: whole ms from the clock, wall time if the clock misbehaves (a batch record's ts
+ * must be a non-negative integer). */
+function safeNow(clock: Clock): number {
+  try {
+    const t = clock.now();
+    if (Number.isFinite(t) && t >= 0) return Math.floor(t);
+  } catch {
+    /* fall through */
+  }
+  return Date.now();
+}
+
+/** The schema version on disk (a new store is stamped with the current one). */
+function checkSchema(meta: KvDatabase, readOnly: boolean, dir: string): number {
+  const v = meta.get(META.version);
   if (v === undefined) {
     if (readOnly) throw new SgError('SG_ERR_STORE_OPEN', `${dir} is not an initialised Sessiongate store`);
-    meta.putSync('schema_version', SCHEMA_VERSION);
-    return;
+    meta.putSync(META.version, SCHEMA_VERSION);
+    return SCHEMA_VERSION;
   }
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new SgError('SG_ERR_STORE_OPEN', `store ${dir} has an invalid schema_version ${JSON.stringify(v)}`, { details: { found: v } });
   if (v > SCHEMA_VERSION) {
     throw new SgError('SG_ERR_STORE_OPEN', `store ${dir} has schema version ${v}, newer than this Sessiongate supports (${SCHEMA_VERSION}): upgrade Sessiongate`, { details: { found: v, supported: SCHEMA_VERSION } });
   }
+  return v;
 }

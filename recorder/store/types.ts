@@ -138,3 +138,25 @@ export interface RecorderObserver {
   lost?(n: number, reason: string): void;
   gap?(): void;
 }
+
+/** What each searchable kind takes and returns (`Store.query(kind, q)`). */
+export interface QueryByKind {
+  requests: RequestQuery;
+  sessions: SessionQuery;
+  activity: ActivityQuery;
+  transfers: TransferQuery;
+}
+export interface ItemByKind {
+  requests: HttpRequestEvent;
+  sessions: SessionRow;
+  activity: ActivityItem;
+  transfers: TransferItem;
+}
+export type SearchKind = keyof QueryByKind;
+export const SEARCH_KINDS: readonly SearchKind[] = ['requests', 'sessions', 'activity', 'transfers'];
+
+/** The read side the viewer API, the CLI and exports use; the Store implements it. */
+export interface SearchStore {
+  query<K extends SearchKind>(kind: K, q: QueryByKind[K]): Page<ItemByKind[K]>;
+  timeline(q: TimelineQuery): Page<TimelineItem>;
+}

@@ -78,12 +78,21 @@ export class WriterThread {
   ) {}
 
   /** Encodes and commits `events` (valid, structured-cloneable) in one transaction on the writer thread. */
-  async write(events: readonly SgEvent[]): Promise<CommitOutcome> {
+  async write(events: readonly SgEvent[], now: number = Date.now()): Promise<CommitOutcome> {
     if (this.closing) throw new Error('the store writer is closed');
     this.wrote = true;
-    const reply = await shared.request({ op: 'write', seq: 0, env: this.env, events: events as SgEvent[] }, [], this.logger);
+    const reply = await shared.request({ op: 'write', seq: 0, env: this.env, events: events as SgEvent[], now }, [], this.logger);
     if (!reply.ok) throw toError(reply.error);
     return reply.outcome ?? { duplicates: [], rejected: [], counts: [] };
+  }
+
+  /** Closes segments on the thread: those due at `now`, or (force) the whole open region. */
+  async segments(now: number, force: boolean): Promise<number> {
+    if (this.closing) throw new Error('the store writer is closed');
+    this.wrote = true;
+    const reply = await shared.request({ op: 'segment', seq: 0, env: this.env, now, force }, [], this.logger);
+    if (!reply.ok) throw toError(reply.error);
+    return reply.segments ?? 0;
   }
 
   /** Closes this store's environment on the thread, after the writes already posted. */
@@ -94,6 +103,11 @@ export class WriterThread {
       if (!reply.ok) this.logger.warn({ err: reply.error }, 'store writer thread did not close the environment cleanly');
     })();
     return this.closing;
+  }
+
+  /** Whether this store has used the thread (closing indexes only then). */
+  get used(): boolean {
+    return this.wrote;
   }
 
   /** For failure-injection tests: the running thread, if any. */

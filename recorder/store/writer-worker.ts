@@ -7,21 +7,28 @@
 // are handled one at a time, in order; an environment is opened here on its first write and
 // closed when its Store closes. Durability (fsync) is requested by the main thread (`sync`), so
 // the commit answer is not held up by the disk.
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { open } from 'lmdb';
-import type { Database, RootDatabase } from 'lmdb';
-import { DB_OPTIONS, rootOptions } from './lmdb-options.js';
-import { commitRows, encodeEvents, type CommitDbs, type CommitOutcome } from './commit.js';
+import type { RootDatabase } from 'lmdb';
+import { rootOptions } from './lmdb-options.js';
+import { commitRows, encodeEvents, storedRows, type ChainHead, type CommitOutcome, type CommitResult } from './commit.js';
 import type { SgEvent } from '../events.js';
-import { KINDS, type Kind } from './kinds.js';
+import { openLayout, type StoreDbs } from './layout.js';
+import { OpenRegionTracker, closeOneSegment, type SegmentPolicy } from './segments.js';
 
 export interface WriterEnv {
   /** Path of the environment file (the Store opened it already). */
   path: string;
   mapSize?: number;
+  /** The integrity key (audit.key_file), when set. */
+  key?: Uint8Array;
+  policy: SegmentPolicy;
 }
 
-export type WriterRequest = { op: 'write'; seq: number; env: WriterEnv; events: SgEvent[] } | { op: 'close'; seq: number; path: string };
+export type WriterRequest =
+  | { op: 'write'; seq: number; env: WriterEnv; events: SgEvent[]; now: number }
+  | { op: 'segment'; seq: number; env: WriterEnv; now: number; force: boolean }
+  | { op: 'close'; seq: number; path: string };
 
 export interface WriterError {
   message: string;
@@ -29,7 +36,7 @@ export interface WriterError {
   code?: string | number;
 }
 
-export type WriterReply = { seq: number; ok: true; outcome?: CommitOutcome } | { seq: number; ok: false; error: WriterError };
+export type WriterReply = { seq: number; ok: true; outcome?: CommitOutcome; segments?: number } | { seq: number; ok: false; error: WriterError };
 
 function describe(e: unknown): WriterError {
   if (e instanceof Error) {
@@ -41,7 +48,11 @@ function describe(e: unknown): WriterError {
 
 interface OpenEnv {
   root: RootDatabase<unknown, string>;
-  target: CommitDbs;
+  dbs: StoreDbs;
+  key: Buffer | undefined;
+  head: ChainHead | undefined;
+  tracker: OpenRegionTracker;
+  policy: SegmentPolicy;
 }
 
 const envs = new Map<string, OpenEnv>();
@@ -51,9 +62,9 @@ function envFor(e: WriterEnv): OpenEnv {
   if (!env) {
     const root = open<unknown, string>(rootOptions(e.path, false, e.mapSize) as Parameters<typeof open>[0] & { path: string });
     try {
-      const dbs = {} as Record<Kind, Database<unknown, string> | undefined>;
-      for (const k of KINDS) dbs[k] = root.openDB<unknown, string>({ name: k, ...DB_OPTIONS });
-      env = { root, target: { meta: root.openDB<unknown, string>({ name: 'meta', ...DB_OPTIONS }), dbs } };
+      const dbs = openLayout(root);
+      const key = e.key ? Buffer.from(e.key.buffer, e.key.byteOffset, e.key.byteLength) : undefined;
+      env = { root, dbs, key, head: undefined, tracker: new OpenRegionTracker(dbs, e.policy), policy: e.policy };
     } catch (err) {
       void root.close().catch(() => undefined);
       throw err;
@@ -63,20 +74,65 @@ function envFor(e: WriterEnv): OpenEnv {
   return env;
 }
 
+/** Closes segments while the open region is due (or, forced, until it is empty); one
+ * transaction per segment. Returns how many were closed. */
+function closeSegments(env: OpenEnv, now: number, force: boolean): number {
+  let n = 0;
+  try {
+    while (force ? env.tracker.current().rows > 0 : env.tracker.due(now)) {
+      const s = env.root.transactionSync(() => closeOneSegment(env.dbs, env.policy.rows, env.tracker.preparedRegion())) as number;
+      env.tracker.forget();
+      if (!s) break;
+      n++;
+    }
+  } catch (e) {
+    env.tracker.forget();
+    throw e;
+  }
+  return n;
+}
+
 const port = parentPort;
 if (port) {
   port.on('message', (m: WriterRequest) => {
     if (m.op === 'write') {
       let reply: WriterReply;
+      let env: OpenEnv | undefined;
       try {
-        const { root, target } = envFor(m.env);
-        const { rows, rejected } = encodeEvents(target, m.events);
-        const done = rows.length ? (root.transactionSync(() => commitRows(target, rows)) as Omit<CommitOutcome, 'rejected'>) : { duplicates: [], counts: [] };
-        reply = { seq: m.seq, ok: true, outcome: { ...done, rejected } };
+        env = envFor(m.env);
+        const { rows, rejected } = encodeEvents(env.dbs, m.events);
+        const e = env;
+        const done: CommitResult = rows.length ? (e.root.transactionSync(() => commitRows(e.dbs, rows, { key: e.key, now: m.now, head: e.head })) as CommitResult) : { duplicates: [], counts: [] };
+        if (done.batch) e.head = { b: done.batch.b, mac: done.batch.mac };
+        try {
+          e.tracker.committed(done.batch, storedRows(m.events, done));
+        } catch {
+          e.tracker.forget();
+        }
+        reply = { seq: m.seq, ok: true, outcome: { duplicates: done.duplicates, counts: done.counts, rejected } };
       } catch (e) {
+        if (env) {
+          env.head = undefined;
+          env.tracker.forget();
+        }
         reply = { seq: m.seq, ok: false, error: describe(e) };
       }
       port.postMessage(reply);
+      // After the answer: indexing never holds up the commit it follows.
+      if (reply.ok && env) {
+        try {
+          closeSegments(env, m.now, false);
+        } catch {
+          // Left open: the next commit or a forced close retries.
+        }
+      }
+    } else if (m.op === 'segment') {
+      try {
+        const n = closeSegments(envFor(m.env), m.now, m.force);
+        port.postMessage({ seq: m.seq, ok: true, segments: n } satisfies WriterReply);
+      } catch (e) {
+        port.postMessage({ seq: m.seq, ok: false, error: describe(e) } satisfies WriterReply);
+      }
     } else if (m.op === 'close') {
       const env = envs.get(m.path);
       envs.delete(m.path);

@@ -29,6 +29,13 @@ export interface Reply {
   body?: string | Buffer;
   /** Close the connection after this reply (the client may still be sending a body). */
   close?: boolean;
+  /**
+   * A body produced after the headers are sent (exports), chunked, instead of `body`. `write`
+   * resolves when the client can take more (backpressure) and rejects once the client is
+   * gone; `signal` aborts then too. If the producer throws mid-body the connection is closed
+   * without the final chunk, so the client sees a truncated response, never a complete one.
+   */
+  stream?: (write: (chunk: Buffer) => Promise<void>, signal: AbortSignal) => Promise<void>;
 }
 
 const SECURITY_HEADERS: [string, string][] = [
@@ -93,16 +100,59 @@ function tooLarge(limit: number): SgError {
 export function writeReply(res: HttpResponse, state: { aborted: boolean }, reply: Reply, opts: { tls: boolean; head: boolean }): void {
   if (state.aborted) return;
   state.aborted = true; // a response is written once
+  if (reply.stream && !opts.head) {
+    writeStream(res, reply, reply.stream, opts.tls);
+    return;
+  }
   const body = reply.body ?? '';
   res.cork(() => {
-    res.writeStatus(`${reply.status} ${STATUS_CODES[reply.status] ?? 'Unknown'}`);
-    for (const [k, v] of SECURITY_HEADERS) res.writeHeader(k, v);
-    if (opts.tls) res.writeHeader(HSTS[0], HSTS[1]);
-    if (reply.contentType) res.writeHeader('Content-Type', reply.contentType);
-    for (const [k, v] of reply.headers ?? []) res.writeHeader(k, safeHeaderValue(v));
-    if (opts.head) res.endWithoutBody(Buffer.byteLength(body), reply.close === true);
+    writeHead(res, reply, opts.tls);
+    if (opts.head) res.endWithoutBody(reply.stream ? undefined : Buffer.byteLength(body), reply.close === true);
     else res.end(body, reply.close === true);
   });
+}
+
+function writeHead(res: HttpResponse, reply: Reply, tls: boolean): void {
+  res.writeStatus(`${reply.status} ${STATUS_CODES[reply.status] ?? 'Unknown'}`);
+  for (const [k, v] of SECURITY_HEADERS) res.writeHeader(k, v);
+  if (tls) res.writeHeader(HSTS[0], HSTS[1]);
+  if (reply.contentType) res.writeHeader('Content-Type', reply.contentType);
+  for (const [k, v] of reply.headers ?? []) res.writeHeader(k, safeHeaderValue(v));
+}
+
+/** Chunked body with backpressure: a chunk uWS could not send waits for onWritable. */
+function writeStream(res: HttpResponse, reply: Reply, produce: NonNullable<Reply['stream']>, tls: boolean): void {
+  const ac = new AbortController();
+  let drained: (() => void) | undefined;
+  // Replaces the catch-all's handler: from now on a client going away aborts the producer.
+  res.onAborted(() => {
+    ac.abort(new SgError('SG_ERR_INTERNAL', 'client went away'));
+    drained?.();
+  });
+  res.onWritable(() => {
+    drained?.();
+    return true;
+  });
+  res.cork(() => writeHead(res, reply, tls));
+  const write = async (chunk: Buffer): Promise<void> => {
+    ac.signal.throwIfAborted();
+    let ok = true;
+    res.cork(() => {
+      ok = res.write(chunk);
+    });
+    if (ok) return;
+    await new Promise<void>((resolve) => (drained = resolve));
+    drained = undefined;
+    ac.signal.throwIfAborted();
+  };
+  produce(write, ac.signal).then(
+    () => {
+      if (!ac.signal.aborted) res.cork(() => res.end(undefined, reply.close === true));
+    },
+    () => {
+      if (!ac.signal.aborted) res.close();
+    },
+  );
 }
 
 /** Header values come from our own code, but never let a CR/LF/NUL through whatever the source. */

@@ -18,6 +18,7 @@ import { opsRoutes } from './ops-routes.js';
 import { FailureRateLimiter } from './rate-limit.js';
 import { errorBody, errorReply, json } from './reply.js';
 import { requestRoutes } from './requests-routes.js';
+import { exportRoutes } from './export-routes.js';
 import { Router } from './router.js';
 import { ViewerSessions } from './sessions.js';
 
@@ -72,7 +73,7 @@ export function createViewer(cfg: ViewerConfig, deps: ViewerDeps, opts: ViewerOp
   const sessions = new ViewerSessions({ clock: deps.clock, logger, ttlMs: cfg.session_ttl, idleMs: opts.idleMs ?? DEFAULT_IDLE_MS, db: deps.sessionsDb });
   const limiter = new FailureRateLimiter({ clock: deps.clock, maxAttempts: cfg.login_rate_limit.max_attempts, windowMs: cfg.login_rate_limit.window });
   const ctx: ViewerContext = { cfg, deps, sessions, limiter, tls };
-  const router = new Router([...authRoutes(ctx), ...requestRoutes(ctx), ...liveRoutes(ctx), ...opsRoutes(ctx)]);
+  const router = new Router([...authRoutes(ctx), ...requestRoutes(ctx), ...exportRoutes(ctx), ...liveRoutes(ctx), ...opsRoutes(ctx)]);
 
   let app: TemplatedApp | undefined;
   let listenSocket: us_listen_socket | undefined;

@@ -15,7 +15,7 @@ export const Q_MAX = 256;
 export const LIMIT_MAX = 500;
 const REALM_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 const METHOD_RE = /^[A-Za-z]{1,20}$/;
-const CURSOR_RE = /^[A-Za-z0-9_-]{1,512}$/;
+const CURSOR_RE = /^[A-Za-z0-9_.-]{1,2048}$/;
 // Date-times must carry their offset: a bare local time means different instants to the
 // auditor, the server and the log.
 const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/;

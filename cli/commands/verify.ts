@@ -1,0 +1,97 @@
+// `sessiongate verify`: walks the store's integrity chain (recorder/store/integrity.ts) from a
+// read-only snapshot, so it runs next to a live gateway, and names the first event or batch
+// that does not match. Exit codes: 0 intact, 1 broken, 2 usage, 3 could not verify (no store,
+// key unreadable): a script must not read "could not check" as "intact" nor as "tampered".
+import { join } from 'node:path';
+import pino from 'pino';
+import { loadConfig } from '../../config/loader.js';
+import { SgError } from '../../gateway/core/errors.js';
+import { idTime } from '../../gateway/core/ids.js';
+import { loadIntegrityKey, verifyStore, type VerifyBreak, type VerifyReport } from '../../recorder/store/integrity.js';
+import { parseArgs, type CliIo } from '../io.js';
+import { DEFAULT_CONFIG, UsageError, checkFlags, jsonLine, terminalSafe } from './common.js';
+import { localTime } from './search.js';
+
+const USAGE = `usage: sessiongate verify [--config FILE] [--store DIR] [--key-file FILE] [--json]
+
+Checks every stored event against the digest its batch recorded and, with audit.key_file, the
+HMAC-SHA-256 chain of batches; names the first event or batch that does not match.
+--store DIR     verify the store in DIR (e.g. a backup) instead of <data_dir>/store
+--key-file FILE the chain key (default: audit.key_file of the config)
+--json          the full report as one JSON object
+Exit: 0 intact, 1 broken, 2 usage error, 3 could not verify.
+`;
+
+const FLAGS = ['config', 'store', 'key-file'] as const;
+/** Breaks listed after the first in the text output. */
+const SHOWN_BREAKS = 20;
+
+export async function run(argv: string[], io: CliIo): Promise<number> {
+  const { flags, positionals } = parseArgs(argv, ['json', 'help', 'h']);
+  if (flags.help || flags.h) {
+    io.stdout.write(USAGE);
+    return 0;
+  }
+  try {
+    checkFlags(flags, FLAGS, ['json']);
+    if (positionals.length) throw new UsageError(`unexpected argument "${terminalSafe(positionals[0])}"`);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    io.stderr.write(`sessiongate verify: ${e.message}\n\n${USAGE}`);
+    return 2;
+  }
+  const logger = pino({ level: io.env.SESSIONGATE_LOG_LEVEL ?? 'warn', base: { app: 'sessiongate-cli' } }, io.stderr);
+  let report: VerifyReport;
+  let storeDir: string;
+  try {
+    let keyFile = typeof flags['key-file'] === 'string' ? flags['key-file'] : undefined;
+    let dataDir: string | undefined;
+    if (typeof flags.store === 'string' && typeof flags.config !== 'string') storeDir = flags.store;
+    else {
+      const { config } = await loadConfig(typeof flags.config === 'string' ? flags.config : DEFAULT_CONFIG);
+      dataDir = config.data_dir;
+      storeDir = typeof flags.store === 'string' ? flags.store : join(config.data_dir, 'store');
+      keyFile ??= config.audit.key_file;
+    }
+    // Never create a key here: a missing key must not look like a fresh, valid one.
+    const key = keyFile ? loadIntegrityKey(keyFile, { dataDir: dataDir ?? storeDir, create: false }) : undefined;
+    report = await verifyStore({ storeDir, key, logger });
+  } catch (e) {
+    if (!(e instanceof SgError)) throw e;
+    io.stderr.write(`sessiongate verify: could not verify: ${e.code}: ${terminalSafe(e.message)}\n`);
+    return 3;
+  }
+  if (flags.json) io.stdout.write(jsonLine({ store: storeDir, ...report }));
+  else io.stdout.write(textReport(storeDir, report));
+  return report.ok ? 0 : 1;
+}
+
+function when(ms: number | undefined): string {
+  return ms === undefined || !Number.isFinite(ms) ? '?' : localTime(ms);
+}
+
+function describe(x: VerifyBreak): string {
+  const parts: string[] = [x.problem];
+  if (x.kind && x.id) parts.push(`event ${x.id} (${x.kind}, event time ${when(idTime(x.id))})`);
+  if (x.b !== undefined) parts.push(`batch ${x.b}${x.ts !== undefined ? ` committed ${when(x.ts)}` : ''}`);
+  return `${terminalSafe(parts.join(': '))}\n    ${terminalSafe(x.detail)}\n`;
+}
+
+export function textReport(storeDir: string, r: VerifyReport): string {
+  let out = `store: ${terminalSafe(storeDir)}\n`;
+  if (r.keyed) out += 'chain: keyed (HMAC-SHA-256 over every batch)\n';
+  else out += `chain: UNKEYED (audit.key_file is not set): row digests checked, batch macs not${r.signed ? ' (the batches carry macs: give the key to check them)' : ''}; whoever can write the store could recompute digests\n`;
+  out += `batches: ${r.batches}${r.pruned_batches ? ` (${r.pruned_batches} emptied by retention)` : ''}, rows checked: ${r.rows}${r.pruned_rows ? `, rows removed by retention: ${r.pruned_rows}` : ''}\n`;
+  if (r.anchor) {
+    const cut = Object.entries(r.anchor.cutoffs).map(([k, id]) => `${k} before ${when(idTime(id))}`);
+    out += `retention anchor: batches up to ${r.anchor.b} dropped${cut.length ? `; removed ${cut.join(', ')}` : ''}\n`;
+  }
+  if (r.head) out += `last batch: ${r.head.b} committed ${when(r.head.ts)}${r.head.mac ? ` mac ${r.head.mac}` : ''}\n`;
+  if (r.checks.length) out += `also checked: ${r.checks.join(', ')}\n`;
+  if (r.ok) return out + 'OK: every batch and event matches\n';
+  out += `BROKEN: ${r.break_count} problem${r.break_count === 1 ? '' : 's'}; first:\n  ${describe(r.breaks[0]!)}`;
+  const more = r.breaks.slice(1, 1 + SHOWN_BREAKS);
+  if (more.length) out += `then:\n${more.map((x) => `  ${describe(x)}`).join('')}`;
+  if (r.break_count > 1 + more.length) out += `  ... ${r.break_count - 1 - more.length} more (--json lists the first ${r.breaks.length})\n`;
+  return out;
+}
