@@ -2,6 +2,7 @@
 // digest per row and, when audit.key_file is set, an HMAC chained on the previous batch's, so
 // an edited, removed or inserted row, or a rewritten batch record, is found by `verify`.
 // The key lives outside data_dir: whoever can write the store cannot forge the chain.
+import * as crypto from 'node:crypto';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, realpathSync, writeSync, constants as fsc } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -19,15 +20,24 @@ export const ZERO_MAC: Buffer = Buffer.alloc(MAC_BYTES);
 
 const NUL = Buffer.from([0]);
 
+/** One-shot SHA-256 (`crypto.hash`, Node >= 20.12): a few us cheaper per row than a Hash object;
+ * older Nodes (the engines range starts at 20.10) take the streaming path. */
+const oneShot = (crypto as { hash?: (alg: string, data: Uint8Array, enc: 'buffer') => Buffer }).hash;
+
+/** Reused for the `kind \0 id \0 bin` message (grown when a row is larger): no allocation per row. */
+let scratch = Buffer.allocUnsafe(4096);
+
 /** SHA-256(kind \0 id \0 bin) truncated to 16 bytes: one row's digest in its batch record. */
 export function rowDigest(kind: string, id: string, bin: Uint8Array): Buffer {
-  const h = createHash('sha256');
-  h.update(kind, 'utf8');
-  h.update(NUL);
-  h.update(id, 'utf8');
-  h.update(NUL);
-  h.update(bin);
-  return h.digest().subarray(0, DIGEST_BYTES);
+  const need = Buffer.byteLength(kind, 'utf8') + Buffer.byteLength(id, 'utf8') + 2 + bin.length;
+  if (!oneShot) return createHash('sha256').update(kind, 'utf8').update(NUL).update(id, 'utf8').update(NUL).update(bin).digest().subarray(0, DIGEST_BYTES);
+  if (scratch.length < need) scratch = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
+  let p = scratch.write(kind, 0, 'utf8');
+  scratch[p++] = 0;
+  p += scratch.write(id, p, 'utf8');
+  scratch[p++] = 0;
+  scratch.set(bin, p);
+  return oneShot('sha256', scratch.subarray(0, need), 'buffer').subarray(0, DIGEST_BYTES);
 }
 
 function u64be(n: number, what: string): Buffer {
@@ -38,7 +48,7 @@ function u64be(n: number, what: string): Buffer {
 }
 
 export function sha256(data: Uint8Array): Buffer {
-  return createHash('sha256').update(data).digest();
+  return oneShot ? oneShot('sha256', data, 'buffer') : createHash('sha256').update(data).digest();
 }
 
 /** The chain link: HMAC-SHA-256(key, prevMac(32) || u64be(b) || u64be(ts) || SHA-256(digests)). */
