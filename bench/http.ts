@@ -14,7 +14,7 @@ import { HOST, freePort, waitForBody } from './lib/net.js';
 import { ORIGIN_BODY, originConf, proxyConf, startNginx } from './lib/nginx.js';
 import { countStoredRequests, memoryOf, startGateway, type GatewayTarget } from './lib/sessiongate.js';
 import { runWrk, errorCount, type WrkResult } from './lib/wrk.js';
-import { formatBars, formatTable, judgeBars, summarize, type Measured, type RssMeasure } from './lib/report.js';
+import { findRoot, formatBars, formatTable, judgeBars, summarize, type Measured, type RssMeasure } from './lib/report.js';
 
 export const TARGETS = ['direct', 'nginx', 'http-proxy', 'floor', 'floor-2t', 'sessiongate-off', 'sessiongate-on', 'sessiongate-node'] as const;
 export type TargetName = (typeof TARGETS)[number];
@@ -31,12 +31,6 @@ export interface HttpBenchOptions {
   outDir: string;
 }
 
-/** The repository root, whether this runs compiled (dist/bench) or from source (bench/). */
-function findRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
-  return dir;
-}
 
 const ROOT = findRoot();
 // Child processes always run the compiled code.

@@ -16,6 +16,7 @@ import type { HttpRequestEvent } from '../recorder/events.js';
 import type { RequestQuery, Page } from '../recorder/store/types.js';
 import { Store } from '../recorder/store/store.js';
 import { UsageError } from './http.js';
+import { bar, findRoot, type Bar } from './lib/report.js';
 import { COMMON_TERMS, RARE_TERMS, csvLine, population, prng, requests, type Population } from './lib/store-data.js';
 
 export interface StoreBenchOptions {
@@ -29,11 +30,6 @@ export interface StoreBenchOptions {
   outDir: string;
 }
 
-function findRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
-  return dir;
-}
 const ROOT = findRoot();
 const SQLITE_SCRIPT = join(ROOT, 'bench', 'store-sqlite.py');
 const DAY = 86_400_000;
@@ -313,34 +309,13 @@ interface ShapeSummary {
   rows: number;
 }
 
-export interface StoreBar {
-  what: string;
-  value?: number;
-  unit: string;
-  op: '>=' | '<=';
-  bar: number;
-  goal: number;
-  pass?: boolean;
-  goal_met?: boolean;
-  note?: string;
-}
-
-function bar(what: string, unit: string, op: '>=' | '<=', b: number, goal: number, value: number | undefined, note?: string): StoreBar {
-  const r: StoreBar = { what, unit, op, bar: b, goal };
-  if (note) r.note = note;
-  if (value === undefined || Number.isNaN(value)) return r;
-  r.value = value;
-  const ok = (x: number) => (op === '>=' ? value >= x : value <= x);
-  r.pass = ok(b);
-  r.goal_met = ok(goal);
-  return r;
-}
+export type StoreBar = Bar<string>;
 
 export function judgeStoreBars(events: number, ing: Ingest, shapes: ShapeSummary[]): StoreBar[] {
   const at = events >= 10_000_000 ? undefined : `measured at ${(events / 1e6).toFixed(events < 1e6 ? 2 : 0)}M events; the bar is at 10M`;
   const worst = Math.max(...shapes.map((s) => s.store.p95));
   const slowest = shapes.find((s) => s.store.p95 === worst)?.shape;
-  const bars = [
+  const bars: StoreBar[] = [
     bar('events ingested per second, all indexes on (store alone)', 'events/s', '>=', 50_000, 300_000, ing.events_per_s),
     bar('bytes per stored request event, indexes included', 'B', '<=', 1024, 300, ing.bytes_per_event),
     bar(`first page p95, worst shape (${slowest})`, 'ms', '<=', 100, 20, worst, at),

@@ -1,5 +1,8 @@
 // Turns measured runs into the comparison DESIGN.md asks for: ratios against nginx and
 // http-proxy, the recording overhead, RSS at c200, and each first bar marked pass/fail.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { WrkResult } from './wrk.js';
 import { errorCount } from './wrk.js';
 
@@ -21,10 +24,11 @@ export interface TargetSummary {
   p99_vs_nginx?: number;
 }
 
-export interface Bar {
+/** A measured value judged against a DESIGN.md bar and goal (any bench suite; U = its units). */
+export interface Bar<U extends string = 'x' | '%' | 'MB'> {
   what: string;
   value?: number;
-  unit: 'x' | '%' | 'MB';
+  unit: U;
   op: '>=' | '<=';
   bar: number;
   goal: number;
@@ -70,8 +74,8 @@ export function overhead(on: number, off: number): number {
   return off > 0 ? 1 - on / off : NaN;
 }
 
-function bar(what: string, unit: Bar['unit'], op: Bar['op'], barValue: number, goal: number, value: number | undefined, note?: string): Bar {
-  const b: Bar = { what, unit, op, bar: barValue, goal };
+export function bar<U extends string>(what: string, unit: U, op: Bar['op'], barValue: number, goal: number, value: number | undefined, note?: string): Bar<U> {
+  const b: Bar<U> = { what, unit, op, bar: barValue, goal };
   if (note) b.note = note;
   if (value === undefined || Number.isNaN(value)) return b;
   b.value = value;
@@ -79,6 +83,13 @@ function bar(what: string, unit: Bar['unit'], op: Bar['op'], barValue: number, g
   b.pass = ok(barValue);
   b.goal_met = ok(goal);
   return b;
+}
+
+/** The repository root, whether a bench runs compiled (dist/bench) or from source (bench/). */
+export function findRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
 }
 
 /** DESIGN.md's HTTP bars, judged on sessiongate-on (recording on). */
