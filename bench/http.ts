@@ -25,6 +25,8 @@ export interface HttpBenchOptions {
   warmup: number;
   rounds: number;
   rssConnections: number;
+  /** audit.writer of the recording gateways (default: the config default). */
+  writer?: 'worker' | 'inline';
   targets: TargetName[];
   keep: boolean;
   strict: boolean;
@@ -66,7 +68,7 @@ function intFlag(v: string | true | undefined, name: string, def: number, min: n
 export function parseOptions(argv: string[]): HttpBenchOptions {
   const { flags, positionals } = parseArgs(argv, ['keep', 'strict', 'help']);
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  const known = new Set(['duration', 'connections', 'warmup', 'rounds', 'rss-connections', 'targets', 'keep', 'strict', 'out', 'help']);
+  const known = new Set(['duration', 'connections', 'warmup', 'rounds', 'rss-connections', 'targets', 'writer', 'keep', 'strict', 'out', 'help']);
   for (const k of Object.keys(flags)) if (!known.has(k)) throw new UsageError(`unknown option --${k}`);
   if (flags.help) throw new UsageError('');
   let targets: TargetName[] = [...TARGETS];
@@ -77,7 +79,9 @@ export function parseOptions(argv: string[]): HttpBenchOptions {
     if (bad || targets.length === 0) throw new UsageError(`unknown target "${bad ?? ''}" (use ${TARGETS.join(', ')})`);
   }
   if (flags.out === true) throw new UsageError('--out needs a directory');
+  if (flags.writer !== undefined && flags.writer !== 'worker' && flags.writer !== 'inline') throw new UsageError('--writer must be worker or inline');
   return {
+    ...(flags.writer !== undefined ? { writer: flags.writer as 'worker' | 'inline' } : {}),
     duration: intFlag(flags.duration, 'duration', 10, 1, 600),
     connections: intFlag(flags.connections, 'connections', 50, 1, 10_000),
     warmup: intFlag(flags.warmup, 'warmup', 2, 0, 60),
@@ -186,7 +190,7 @@ export async function run(argv: string[], io: BenchIo = process): Promise<number
 }
 
 /** Starts a target and proves it serves the origin's body. `label` names its dir and logs. */
-async function startTarget(procs: ProcessSet, tmp: string, name: TargetName, originUrl: string, originPort: number, label: string = name): Promise<Target> {
+async function startTarget(procs: ProcessSet, tmp: string, name: TargetName, originUrl: string, originPort: number, writer: HttpBenchOptions['writer'], label: string = name): Promise<Target> {
   const t: Target = { name, url: originUrl, completed: 0, inFlight: 0 };
   if (name === 'direct') return t;
   const port = await freePort();
@@ -196,7 +200,7 @@ async function startTarget(procs: ProcessSet, tmp: string, name: TargetName, ori
   else if (name === 'floor' || name === 'floor-2t') t.child = procs.spawn(name, process.execPath, [FLOOR_PROXY, String(port), originUrl, '--threads', name === 'floor' ? '1' : '2']);
   else {
     const recording = name !== 'sessiongate-off';
-    t.gateway = startGateway(procs, label, CLI, { dir: join(tmp, label), port, originPort, engine: name === 'sessiongate-node' ? 'node' : 'uws', recording });
+    t.gateway = startGateway(procs, label, CLI, { dir: join(tmp, label), port, originPort, engine: name === 'sessiongate-node' ? 'node' : 'uws', recording, writer });
     t.child = t.gateway.child;
   }
   await waitForBody(t.url, ORIGIN_BODY, { child: t.child, timeoutMs: 30_000 });
@@ -257,7 +261,7 @@ async function benchmark(o: HttpBenchOptions, tmp: string, procs: ProcessSet, sa
 
   const targets: Target[] = [];
   for (const name of o.targets) {
-    targets.push(await startTarget(procs, tmp, name, originUrl, originPort));
+    targets.push(await startTarget(procs, tmp, name, originUrl, originPort, o.writer));
     say(`  ready: ${name.padEnd(16)} ${targets.at(-1)!.url}`);
   }
 
@@ -281,7 +285,7 @@ async function benchmark(o: HttpBenchOptions, tmp: string, procs: ProcessSet, sa
   if (o.rssConnections > 0 && o.targets.includes('sessiongate-on')) {
     // A fresh process and store, so its peak RSS (VmHWM) and its records are the c200 run's alone.
     const label = `sessiongate-on-c${o.rssConnections}`;
-    const t = await startTarget(procs, tmp, 'sessiongate-on', originUrl, originPort, label);
+    const t = await startTarget(procs, tmp, 'sessiongate-on', originUrl, originPort, o.writer, label);
     const r = await measure(procs, t, o.rssConnections, o);
     const mem = await memoryOf(t.child!.pid);
     rss = { connections: o.rssConnections, ...mem, result: r };
@@ -309,7 +313,7 @@ async function benchmark(o: HttpBenchOptions, tmp: string, procs: ProcessSet, sa
     suite: 'http',
     started: started.toISOString(),
     finished: new Date().toISOString(),
-    options: { duration_s: o.duration, connections: o.connections, warmup_s: o.warmup, rounds: o.rounds, rss_connections: o.rssConnections, targets: o.targets },
+    options: { duration_s: o.duration, connections: o.connections, warmup_s: o.warmup, rounds: o.rounds, rss_connections: o.rssConnections, targets: o.targets, writer: o.writer ?? 'default' },
     environment: {
       node: process.version,
       nginx: versionOf('nginx', ['-v']),

@@ -122,7 +122,7 @@ async function runOnce(writer: StoreWriter | 'none', rate: number, n: number, au
         ? undefined
         : await Recorder.open({
             dataDir,
-            audit: { enabled: true, mode: 'best_effort', queue_max: 1_000_000, max_store_size: 64 * 1024 ** 3, ...audit },
+            audit: { enabled: true, mode: 'best_effort', queue_max: 1_000_000, max_store_size: 64 * 1024 ** 3, writer: 'inline', ...audit },
             clock: { now: () => Date.now() },
             logger: pino({ level: 'warn' }),
             writer,

@@ -134,7 +134,7 @@ export class Recorder implements Emitter {
       const issues = [...(parsed.error?.issues ?? []), ...(audit.error?.issues.map((i) => ({ ...i, path: ['audit', ...i.path] })) ?? [])];
       throw new SgError('SG_ERR_CONFIG_INVALID', `invalid recorder options: ${issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
     }
-    const store = Store.open({ dir: join(opts.dataDir, 'store'), logger: opts.logger, clock: opts.clock, scanBudget: opts.scanBudget, writer: opts.writer, ...(opts.integrityKey ? { integrityKey: opts.integrityKey } : {}) });
+    const store = Store.open({ dir: join(opts.dataDir, 'store'), logger: opts.logger, clock: opts.clock, scanBudget: opts.scanBudget, writer: opts.writer ?? audit.data.writer, ...(opts.integrityKey ? { integrityKey: opts.integrityKey } : {}) });
     const rec = new Recorder(store, audit.data, opts);
     opts.logger.info({ dir: store.dir, mode: rec.mode, flush_interval: audit.data.flush_interval, queue_max: rec.queueMax, batch_max: rec.batchMax }, 'recorder started');
     return rec;

@@ -16,6 +16,8 @@ export interface GatewayBenchConfig {
   engine: 'uws' | 'node';
   /** false = `audit.enabled: false` (no request recording: the overhead baseline). */
   recording: boolean;
+  /** audit.writer; absent = the config default. */
+  writer?: 'worker' | 'inline' | undefined;
 }
 
 export function gatewayYaml(c: GatewayBenchConfig): string {
@@ -28,7 +30,7 @@ viewer:
   listen: ${HOST}:0
 audit:
   enabled: ${c.recording}
-http:
+${c.writer ? `  writer: ${c.writer}\n` : ''}http:
   - name: bench
     listen: ${HOST}:${c.port}
     engine: ${c.engine}
