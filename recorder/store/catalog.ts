@@ -2,13 +2,23 @@
 // bytes each, read once and then only the new ones), and the last segment records used (their id
 // lists, which decode in about a millisecond). Segments are immutable once written; retention
 // only deletes whole ones, which the catalog notices and drops.
-import type { SegmentRange, SegmentRecord, StoreDbs } from './layout.js';
+import { ID_BYTES, type SegmentRange, type SegmentRecord, type StoreDbs } from './layout.js';
+import type { Kind } from './kinds.js';
 
 const RECORD_CACHE = 48;
+/** Packed id lists kept (up to ~110 KB each at 6,000 rows): the newest segments, which most first pages open. */
+const IDS_CACHE = 32;
+
+/** A segment's ids of one kind packed ID_BYTES each (segment_ids), and whether they ascend. */
+export interface PackedIds {
+  buf: Buffer;
+  sorted: boolean;
+}
 
 export class SegmentCatalog {
   private ranges: SegmentRange[] = [];
   private readonly records = new Map<number, SegmentRecord>();
+  private readonly packed = new Map<string, PackedIds>();
 
   constructor(private readonly dbs: StoreDbs) {}
 
@@ -44,4 +54,31 @@ export class SegmentCatalog {
     if (this.records.size > RECORD_CACHE) this.records.delete(this.records.keys().next().value!);
     return rec;
   }
+
+  /** The segment's packed ids of `kind` (a copy, cached: segments are immutable), or undefined. */
+  packedIds(s: number, kind: Kind): PackedIds | undefined {
+    const key = `${s}:${kind}`;
+    const hit = this.packed.get(key);
+    if (hit) {
+      this.packed.delete(key);
+      this.packed.set(key, hit);
+      return hit;
+    }
+    const raw = (this.dbs.segmentIds as unknown as { getBinary(k: unknown): Buffer | undefined } | undefined)?.getBinary([s, kind]);
+    if (!raw || raw.length % ID_BYTES !== 0) return undefined;
+    const entry: PackedIds = { buf: raw, sorted: ascending(raw) };
+    this.packed.set(key, entry);
+    if (this.packed.size > IDS_CACHE) this.packed.delete(this.packed.keys().next().value!);
+    return entry;
+  }
+}
+
+/** Whether the packed ids strictly ascend (byte order = string order for latin1 ids). */
+function ascending(buf: Buffer): boolean {
+  for (let p = ID_BYTES; p < buf.length; p += ID_BYTES) {
+    let q = 0;
+    while (q < ID_BYTES && buf[p - ID_BYTES + q] === buf[p + q]) q++;
+    if (q === ID_BYTES || buf[p - ID_BYTES + q]! > buf[p + q]!) return false;
+  }
+  return true;
 }

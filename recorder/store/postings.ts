@@ -5,7 +5,11 @@
 /** Encodes strictly ascending non-negative integers. */
 export function encodeOffsets(offsets: ArrayLike<number>, n = offsets.length): Buffer {
   const out = Buffer.allocUnsafe(n * 5);
-  let p = 0;
+  return out.subarray(0, writeOffsets(offsets, n, out, 0));
+}
+
+/** Writes the encoding of `offsets[0..n)` at `p` (room for 5 bytes each); returns the end. */
+function writeOffsets(offsets: ArrayLike<number>, n: number, out: Buffer, p: number): number {
   let prev = 0;
   for (let i = 0; i < n; i++) {
     let d = offsets[i]! - prev;
@@ -16,7 +20,25 @@ export function encodeOffsets(offsets: ArrayLike<number>, n = offsets.length): B
     }
     out[p++] = d;
   }
-  return out.subarray(0, p);
+  return p;
+}
+
+/** Encodes the many posting values of a segment into shared slabs: one allocation per MiB,
+ * not one per value. The values stay valid as long as they are referenced. */
+export class OffsetsEncoder {
+  private slab = Buffer.alloc(0);
+  private p = 0;
+
+  encode(offsets: ArrayLike<number>): Buffer {
+    const need = offsets.length * 5;
+    if (this.p + need > this.slab.length) {
+      this.slab = Buffer.allocUnsafe(Math.max(1 << 20, need));
+      this.p = 0;
+    }
+    const start = this.p;
+    this.p = writeOffsets(offsets, offsets.length, this.slab, start);
+    return this.slab.subarray(start, this.p);
+  }
 }
 
 /** The offsets of a posting value. A malformed value (truncated varint) ends the list there. */

@@ -70,8 +70,9 @@ interface Chunk {
   /** The segment's batches. */
   b0: number;
   b1: number;
-  ids?: string[];
-  pos: number;
+  /** Once opened: the chunk's current (next) candidate id, and how to step to the one after. */
+  cur?: string;
+  take?: () => string | undefined;
 }
 
 interface Bounds {
@@ -132,6 +133,9 @@ function candidateOffsets(env: EngineEnv, kind: Kind, s: number, groups: [string
   }
   return acc;
 }
+
+/** Candidates of a segment from which its ids are sliced lazily rather than all decoded. */
+const LAZY_MIN = 256;
 
 /** Index of the batch (0-based from b0) holding `offset`, given cumulative ends. */
 function batchIndexOf(ends: number[], offset: number): number {
@@ -210,7 +214,7 @@ class Merger {
     // Chunks are opened when the merge frontier reaches their first id in the query's order.
     this.pending = chunks.sort((a, b) => (desc ? cmp(b.max, a.max) : cmp(a.min, b.min)));
     this.pending.reverse(); // pop() takes the next
-    this.heap = new Heap<Chunk>((x, y) => (desc ? x.ids![x.pos]! > y.ids![y.pos]! : x.ids![x.pos]! < y.ids![y.pos]!));
+    this.heap = new Heap<Chunk>((x, y) => (desc ? x.cur! > y.cur! : x.cur! < y.cur!));
   }
 
   /** Chunks not opened yet, with their row counts. */
@@ -223,37 +227,104 @@ class Merger {
     for (;;) {
       const top = this.heap.peek();
       const p = this.pending[this.pending.length - 1];
-      if (p && (!top || (this.desc ? p.max >= top.ids![top.pos]! : p.min <= top.ids![top.pos]!))) {
+      if (p && (!top || (this.desc ? p.max >= top.cur! : p.min <= top.cur!))) {
         this.pending.pop();
         this.open(p);
         continue;
       }
       if (!top) return undefined;
-      const id = top.ids![top.pos]!;
+      const id = top.cur!;
       this.heap.pop();
-      top.pos++;
-      if (top.pos < top.ids!.length) this.heap.push(top);
+      const after = top.take!();
+      if (after !== undefined) {
+        top.cur = after;
+        this.heap.push(top);
+      }
       this.examined++;
       return { id, source: top.source };
     }
   }
 
   private open(c: Chunk): void {
-    const ids = c.s === 0 ? this.openRegionIds(c.source) : this.segmentIds(c);
-    ids.sort(this.desc ? (a, b) => cmp(b, a) : cmp);
-    this.openedCandidates += ids.length;
+    const lazy = c.s !== 0 ? this.sortedSegmentIds(c) : undefined;
+    let count: number;
+    if (lazy) {
+      count = lazy.count;
+      c.take = lazy.take;
+    } else {
+      const ids = c.s === 0 ? this.openRegionIds(c.source) : this.segmentIds(c);
+      ids.sort(this.desc ? (a, b) => cmp(b, a) : cmp);
+      count = ids.length;
+      let i = 0;
+      c.take = () => (i < ids.length ? ids[i++] : undefined);
+    }
+    this.openedCandidates += count;
     if (c.s !== 0) {
       this.openedRows += this.rowsOf.get(c) ?? 0;
-      this.openedSegmentCandidates += ids.length;
+      this.openedSegmentCandidates += count;
     }
-    c.ids = ids;
-    c.pos = 0;
-    if (ids.length) this.heap.push(c);
+    c.cur = c.take();
+    if (c.cur !== undefined) this.heap.push(c);
   }
 
-  private segmentIds(c: Chunk): string[] {
+  /**
+   * A segment's candidates without decoding its ids up front, when its packed ids are in
+   * ascending order (the usual case: rows are appended in time order) and the whole segment is
+   * in the snapshot: offset order is then id order, the bounds are two binary searches, and
+   * only the ids a page reaches are sliced out. Undefined: take the general path.
+   */
+  private sortedSegmentIds(c: Chunk): { count: number; take: () => string | undefined } | undefined {
+    if (c.b1 > this.snap) return undefined;
     const kind = c.source.kind;
     const offs = candidateOffsets(this.env, kind, c.s, c.source.groups);
+    if (offs === null) return { count: 0, take: () => undefined };
+    // A few candidates decode faster than the id list is fetched.
+    if (offs && offs.length < LAZY_MIN) return this.eager(c, offs);
+    const packed = this.env.catalog.packedIds(c.s, kind);
+    if (!packed?.sorted) return this.eager(c, offs);
+    const buf = packed.buf;
+    const n = buf.length / ID_BYTES;
+    // Candidate i's offset; offsets past the id list (never expected) are cut off.
+    let m = offs ? offs.length : n;
+    if (offs) while (m > 0 && offs[m - 1]! >= n) m--;
+    const at = offs ? (i: number) => offs[i]! : (i: number) => i;
+    const idOf = (i: number) => buf.toString('latin1', at(i) * ID_BYTES, at(i) * ID_BYTES + ID_BYTES);
+    // First candidate whose id is >= (or, strict, >) `key`.
+    const search = (key: string, strict: boolean) => {
+      let lo = 0;
+      let hi = m;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        const id = idOf(mid);
+        if (strict ? id <= key : id < key) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo;
+    };
+    const b = this.bounds;
+    let first = b.lo !== undefined ? search(b.lo, false) : 0;
+    let end = b.hi !== undefined ? search(b.hi, true) : m;
+    if (b.after !== undefined) {
+      if (this.desc) end = Math.min(end, search(b.after, false));
+      else first = Math.max(first, search(b.after, true));
+    }
+    if (end <= first) return { count: 0, take: () => undefined };
+    let i = this.desc ? end - 1 : first;
+    const take = this.desc ? () => (i >= first ? idOf(i--) : undefined) : () => (i < end ? idOf(i++) : undefined);
+    return { count: end - first, take };
+  }
+
+  /** The general path, sorted, given the segment's candidate offsets. */
+  private eager(c: Chunk, offs: Uint32Array | undefined): { count: number; take: () => string | undefined } {
+    const ids = this.segmentIds(c, offs);
+    ids.sort(this.desc ? (a, b) => cmp(b, a) : cmp);
+    let i = 0;
+    return { count: ids.length, take: () => (i < ids.length ? ids[i++] : undefined) };
+  }
+
+  private segmentIds(c: Chunk, known?: Uint32Array | null): string[] {
+    const kind = c.source.kind;
+    const offs = known !== undefined || c.source.groups.length === 0 ? known : candidateOffsets(this.env, kind, c.s, c.source.groups);
     if (offs === null) return [];
     // Batch numbers per offset are needed only when the segment reaches past the snapshot.
     const ids = this.env.dbs.segmentIds;
@@ -395,12 +466,12 @@ export function runQuery<T>(env: EngineEnv, plan: QueryPlan<T>): Page<T> {
     for (const r of ranges) {
       const k = r.kinds[src.kind];
       if (!k || r.b0 > snap || !overlaps(k, bounds, desc)) continue;
-      const c: Chunk = { source: src, min: k[0], max: k[1], s: r.s, b0: r.b0, b1: r.b1, pos: 0 };
+      const c: Chunk = { source: src, min: k[0], max: k[1], s: r.s, b0: r.b0, b1: r.b1 };
       chunks.push(c);
       rowsOf.set(c, k[2]);
     }
     // The open region: its id range is unknown until read; it is opened first.
-    chunks.push({ source: src, min: '', max: '\uffff', s: 0, b0: 0, b1: 0, pos: 0 });
+    chunks.push({ source: src, min: '', max: '\uffff', s: 0, b0: 0, b1: 0 });
   }
   const merger = new Merger(env, snap, bounds, desc, chunks, rowsOf);
 

@@ -2,11 +2,12 @@
 // batches after the last closed segment form the open region, which queries read row by row;
 // the writer closes it into a segment (segment record, its range summary and one posting per
 // (kind, field, term)) in a transaction of its own, after a row commit, never inside one.
+import * as lmdb from 'lmdb';
 import type { SgEvent } from '../events.js';
 import { fromStored, type Kind } from './kinds.js';
-import { META, metaNumber, type BatchRecord, type SegmentKind, type SegmentRange, type SegmentRecord, type StoreDbs, type PostingKey, postingKey } from './layout.js';
+import { META, metaNumber, type BatchRecord, type SegmentKind, type SegmentRange, type SegmentRecord, type StoreDbs, type PostingsDb, postingKey } from './layout.js';
 import { TermAccumulator } from './indexer.js';
-import { encodeOffsets } from './postings.js';
+import { OffsetsEncoder } from './postings.js';
 import type { CommittedBatch } from './commit.js';
 
 export const SEGMENT_ROWS = 4096;
@@ -160,9 +161,12 @@ export function closeOneSegment(dbs: StoreDbs, maxRows: number, prepared?: Prepa
   const s = metaNumber(meta, META.segmentLast) + 1;
   const record: SegmentRecord = { s, b0: from, b1, kinds: {} };
   const range: SegmentRange = { s, b0: from, b1, kinds: {} };
-  const keys: [PostingKey, Buffer][] = [];
+  const keys: [Buffer, Buffer][] = [];
+  const values = new OffsetsEncoder();
   const nBatches = b1 - from + 1;
-  for (const [kind, k] of kinds) {
+  const keyOf = postingKeyBytes(s);
+  for (const kind of [...kinds.keys()].sort()) {
+    const k = kinds.get(kind)!;
     if (!k.ids.length) continue;
     while (k.ends.length < nBatches) k.ends.push(k.ends[k.ends.length - 1] ?? 0);
     let min = k.ids[0]!;
@@ -175,11 +179,9 @@ export function closeOneSegment(dbs: StoreDbs, maxRows: number, prepared?: Prepa
     record.kinds[kind] = sk;
     range.kinds[kind] = [min, max, k.ids.length];
     segmentIds.putSync([s, kind], Buffer.from(k.ids.join(''), 'latin1'));
-    for (const [field, term, offs] of k.acc.entries()) keys.push([postingKey(kind, field, term, s), encodeOffsets(offs)]);
+    for (const [field, term, offs] of k.acc.entries()) keys.push([keyOf(kind, field, term), values.encode(offs)]);
   }
-  // In key order: neighbouring puts touch neighbouring pages.
-  keys.sort((a, b) => cmpKey(a[0], b[0]));
-  for (const [k, v] of keys) postings.putSync(k, v);
+  putPostings(postings, keys);
   segments.putSync(s, record);
   segmentRanges.putSync(s, range);
   meta.putSync(META.segmentLast, s);
@@ -209,7 +211,63 @@ function readRegion(dbs: StoreDbs, from: number, last: number, maxRows: number):
   return { kinds, b1 };
 }
 
-function cmpKey(a: PostingKey, b: PostingKey): number {
-  for (let i = 1; i < 4; i++) if (a[i] !== b[i]) return (a[i] as string) < (b[i] as string) ? -1 : 1;
-  return 0;
+type RawPut = (k: Uint8Array, v: Buffer, o?: { append: boolean }) => boolean;
+const APPEND = { append: true };
+/** The ordered-binary bytes of a key, exactly as the database's put would write them. */
+const keyBytes = (lmdb as unknown as { keyValueToBuffer(k: unknown): Buffer }).keyValueToBuffer;
+/** Terms whose ordered-binary bytes are their latin1 bytes: short (< 64 chars), no control
+ * character the encoding escapes (<= 4), not starting below 28 (which gets a prefix byte). */
+const PLAIN_TERM = /^[\x1c-\x7f][\x05-\x7f]{0,62}$/;
+
+/**
+ * Posting keys of segment `s` as bytes: an array key is its elements' encodings joined by a 0
+ * byte, so the `[s, kind, field]` prefix is encoded once per field and a plain term appended;
+ * any other term takes the library's encoder for the whole key. Keys share 1 MiB slabs.
+ */
+function postingKeyBytes(s: number): (kind: Kind, field: string, term: string) => Buffer {
+  const prefixes = new Map<string, Buffer>();
+  let slab = Buffer.alloc(0);
+  let p = 0;
+  return (kind, field, term) => {
+    if (!PLAIN_TERM.test(term)) return keyBytes(postingKey(kind, field, term, s));
+    const pk = `${kind}\0${field}`;
+    let prefix = prefixes.get(pk);
+    if (!prefix) prefixes.set(pk, (prefix = keyBytes([s, kind, field])));
+    const need = prefix.length + 1 + term.length;
+    if (p + need > slab.length) {
+      slab = Buffer.allocUnsafe(1 << 20);
+      p = 0;
+    }
+    const start = p;
+    prefix.copy(slab, p);
+    p += prefix.length;
+    slab[p++] = 0;
+    p += slab.write(term, p, 'latin1');
+    return slab.subarray(start, p);
+  };
+}
+
+/**
+ * Puts a new segment's postings (keys already encoded) in the database's byte order. Its keys
+ * all start with the new (greatest) segment number, so they sort after every stored key and
+ * go in with MDB_APPEND: no B-tree search per key, and full pages. They come in string order,
+ * which is their byte order but for rare characters (ordered-binary escapes control characters
+ * and writes UTF-8): the order is checked and, if wrong, sorted by bytes. A store whose last
+ * posting sorts after this segment's (never expected) takes searched puts.
+ */
+function putPostings(postings: PostingsDb, keys: [Buffer, Buffer][]): void {
+  if (!keys.length) return;
+  for (let i = 1; i < keys.length; i++) {
+    if (Buffer.compare(keys[i - 1]![0], keys[i]![0]) >= 0) {
+      keys.sort((a, b) => Buffer.compare(a[0], b[0]));
+      break;
+    }
+  }
+  let last: Buffer | undefined;
+  for (const k of postings.getKeys({ reverse: true, limit: 1 })) last = keyBytes(k);
+  const append = last === undefined || Buffer.compare(last, keys[0]![0]) < 0;
+  const put = postings.putSync as unknown as RawPut;
+  for (const [k, v] of keys) {
+    if (!(append ? put.call(postings, k, v, APPEND) : put.call(postings, k, v))) throw new Error('a posting key of the new segment is already stored');
+  }
 }
