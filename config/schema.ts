@@ -260,7 +260,7 @@ const auditSchema = z.strictObject({
   /** HMAC key for the integrity chain; must be outside data_dir. */
   key_file: nonEmpty.optional(),
   /** Where batches are encoded, digested, indexed and committed: a writer thread (off the data path) or inline. */
-  writer: z.enum(['worker', 'inline']).default('worker'),
+  writer: z.enum(['worker', 'inline']).default('inline'),
 });
 
 /** How long one kind is kept: at least a day, so a unit typo (`180m` for `180d`) cannot wipe the evidence. */
