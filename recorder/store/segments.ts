@@ -224,7 +224,7 @@ const PLAIN_TERM = /^[\x1c-\x7f][\x05-\x7f]{0,62}$/;
  * byte, so the `[s, kind, field]` prefix is encoded once per field and a plain term appended;
  * any other term takes the library's encoder for the whole key. Keys share 1 MiB slabs.
  */
-function postingKeyBytes(s: number): (kind: Kind, field: string, term: string) => Buffer {
+export function postingKeyBytes(s: number): (kind: Kind, field: string, term: string) => Buffer {
   const prefixes = new Map<string, Buffer>();
   let slab = Buffer.alloc(0);
   let p = 0;
