@@ -25,6 +25,16 @@ function col<T>(name: string, get: (item: T) => Cell): Column<T> {
   return { name, get };
 }
 
+/** When, what and who: the first columns of the protocol kinds (transfers, ssh). */
+function who<T extends Common & { type: string }>(): Column<T>[] {
+  return [col('date', (e) => iso(e.ts)), col('type', (e) => e.type), col('user', (e) => e.user?.name), col('email', (e) => e.user?.email), col('login', (e) => e.user?.login), col('ip', (e) => e.ip)];
+}
+
+/** The last columns: organisation, session, raw time and the id that traces a row to the store. */
+function trail<T extends Common>(): Column<T>[] {
+  return [col('client', (e) => e.client), col('session_id', (e) => e.session_id), col('ts', (e) => e.ts), col('id', (e) => e.id)];
+}
+
 const REQUEST_COLUMNS: Column<HttpRequestEvent>[] = [
   col('date', (e) => iso(e.ts)),
   col('client', (e) => e.client),
@@ -123,12 +133,7 @@ const ACTIVITY_COLUMNS: Column<ActivityItem>[] = [
 ];
 
 const TRANSFER_COLUMNS: Column<TransferItem>[] = [
-  col('date', (e) => iso(e.ts)),
-  col('type', (e) => e.type),
-  col('user', (e) => e.user?.name),
-  col('email', (e) => e.user?.email),
-  col('login', (e) => e.user?.login),
-  col('ip', (e) => e.ip),
+  ...who<TransferItem>(),
   col('protocol', (e) => (e.type === 'file.transfer' ? e.protocol : 'ftp')),
   col('server', (e) => (e.type === 'file.transfer' ? e.server?.name : undefined)),
   col('host', (e) => (e.type === 'file.transfer' ? e.server?.host : undefined)),
@@ -142,20 +147,12 @@ const TRANSFER_COLUMNS: Column<TransferItem>[] = [
   col('command', (e) => (e.type === 'ftp.command' ? e.command : undefined)),
   col('args', (e) => (e.type === 'ftp.command' ? e.args : undefined)),
   col('reply_code', (e) => (e.type === 'ftp.command' ? e.reply_code : undefined)),
-  col('client', (e) => e.client),
-  col('session_id', (e) => e.session_id),
-  col('ts', (e) => e.ts),
-  col('id', (e) => e.id),
+  ...trail<TransferItem>(),
 ];
 
 type SshItem = SshExecEvent | SshForwardEvent;
 const SSH_COLUMNS: Column<SshItem>[] = [
-  col('date', (e) => iso(e.ts)),
-  col('type', (e) => e.type),
-  col('user', (e) => e.user?.name),
-  col('email', (e) => e.user?.email),
-  col('login', (e) => e.user?.login),
-  col('ip', (e) => e.ip),
+  ...who<SshItem>(),
   col('command', (e) => (e.type === 'ssh.exec' ? e.command : undefined)),
   col('pty', (e) => (e.type === 'ssh.exec' ? e.pty : undefined)),
   col('exit_code', (e) => (e.type === 'ssh.exec' ? e.exit_code : undefined)),
@@ -166,10 +163,7 @@ const SSH_COLUMNS: Column<SshItem>[] = [
   col('dest_port', (e) => (e.type === 'ssh.forward' ? e.dest_port : undefined)),
   col('bytes_in', (e) => (e.type === 'ssh.exec' ? e.bytes_in : undefined)),
   col('bytes_out', (e) => (e.type === 'ssh.exec' ? e.bytes_out : undefined)),
-  col('client', (e) => e.client),
-  col('session_id', (e) => e.session_id),
-  col('ts', (e) => e.ts),
-  col('id', (e) => e.id),
+  ...trail<SshItem>(),
 ];
 
 const COLUMNS: Record<ExportKind, Column<never>[]> = {
