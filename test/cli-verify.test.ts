@@ -100,3 +100,12 @@ t.test('usage errors exit 2, could-not-verify exits 3', async (t) => {
   t.equal(noKey.code, 3);
   t.match(noKey.err, /SG_ERR_CONFIG_INVALID/);
 });
+
+t.test('records the CLI itself writes (a search) are signed into the same chain', async (t) => {
+  const { c } = await setup(t);
+  const s = await runCli(['search', '--kind', 'activity', ...c]);
+  t.equal(s.code, 0, s.err);
+  const r = await runCli(['verify', ...c]);
+  t.equal(r.code, 0, `${r.out}${r.err}`);
+  t.match(r.out, /OK: every batch and event matches/);
+});

@@ -10,6 +10,7 @@ import { systemClock, type Logger } from '../../gateway/core/runtime.js';
 import type { ActivityEvent } from '../../recorder/events.js';
 import { mintId } from '../../recorder/event-id.js';
 import { Store } from '../../recorder/store/store.js';
+import { loadIntegrityKey } from '../../recorder/store/integrity.js';
 import type { CliIo } from '../io.js';
 
 export const DEFAULT_CONFIG = 'config/demo.yaml';
@@ -80,7 +81,10 @@ export async function openCliStore(configFlag: string | true | undefined, io: Cl
   else throw new SgError('SG_ERR_CONFIG_NOT_FOUND', `no --config FILE given and ${DEFAULT_CONFIG} does not exist`);
   const { config } = await loadConfig(file);
   const logger = pino({ level: io.env.SESSIONGATE_LOG_LEVEL ?? 'warn', base: { app: 'sessiongate-cli' } }, io.stderr);
-  const store = Store.open({ dir: join(config.data_dir, 'store'), logger });
+  // The CLI's own records (searches, exports, user changes) are batches of the same chain as the
+  // gateway's: they must be signed with the same key, or `verify` rightly reports them.
+  const integrityKey = config.audit.key_file ? loadIntegrityKey(config.audit.key_file, { dataDir: config.data_dir, create: true }) : undefined;
+  const store = Store.open({ dir: join(config.data_dir, 'store'), logger, ...(integrityKey ? { integrityKey } : {}) });
   const osUser = io.env.SUDO_USER ?? io.env.USER ?? io.env.LOGNAME;
   return {
     config,
