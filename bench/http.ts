@@ -58,7 +58,8 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-function intFlag(v: string | true | undefined, name: string, def: number, min: number, max: number): number {
+/** An integer option within [min, max], or `def` when absent (shared by every bench suite). */
+export function intFlag(v: string | true | undefined, name: string, def: number, min: number, max: number): number {
   if (v === undefined) return def;
   const n = Number(v);
   if (v === true || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}`);

@@ -15,7 +15,7 @@ import { parseArgs } from '../cli/io.js';
 import type { HttpRequestEvent } from '../recorder/events.js';
 import type { RequestQuery, Page } from '../recorder/store/types.js';
 import { Store } from '../recorder/store/store.js';
-import { UsageError } from './http.js';
+import { UsageError, intFlag } from './http.js';
 import { bar, findRoot, type Bar } from './lib/report.js';
 import { COMMON_TERMS, RARE_TERMS, csvLine, population, prng, requests, type Population } from './lib/store-data.js';
 
@@ -53,12 +53,6 @@ const USAGE = `usage: npm run bench -- store [options]
   --out DIR       where the JSON result goes (default bench/results)
 `;
 
-function intFlag(v: string | true | undefined, name: string, def: number, min: number, max: number): number {
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (v === true || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}`);
-  return n;
-}
 
 export function parseOptions(argv: string[]): StoreBenchOptions {
   const { flags, positionals } = parseArgs(argv, ['keep', 'strict', 'help']);

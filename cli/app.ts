@@ -114,7 +114,6 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   const directory = new Directory(config.directory);
   const secret = sessionKeySecret(config.data_dir);
 
-  let services: ReturnType<typeof buildServices>;
   const buildServices = () => {
     const backups =
       config.backup.dir && config.backup.interval
@@ -158,13 +157,13 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
 
     return { backups, exportsSvc, retention };
   };
-  try {
-    services = buildServices();
-  } catch (e) {
-    await recorder.close().catch(() => undefined);
-    throw e;
-  }
-  const { backups, exportsSvc, retention } = services;
+  // A bad background service closes the recorder again instead of leaving it half started.
+  const { backups, exportsSvc, retention } = await Promise.resolve()
+    .then(buildServices)
+    .catch(async (e: unknown) => {
+      await recorder.close().catch(() => undefined);
+      throw e;
+    });
 
   const closeAll = async (graceMs: number) => {
     await Promise.allSettled(frontends.map((f) => f.close(graceMs)));

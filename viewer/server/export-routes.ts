@@ -8,11 +8,10 @@
 import { ID_RE } from '../../gateway/core/ids.js';
 import { SgError } from '../../gateway/core/errors.js';
 import { mintId } from '../../recorder/event-id.js';
-import type { ActivityEvent, SgEvent } from '../../recorder/events.js';
+import type { ActivityEvent } from '../../recorder/events.js';
 import { encoderFor, EXPORT_FORMATS, type ExportFormat } from '../../recorder/export/formats.js';
 import { checkExport, exportFilters, runExport } from '../../recorder/export/query-export.js';
 import { fileStamp } from '../../recorder/export/files.js';
-import type { SearchSource } from '../../recorder/export/source.js';
 import type { ExportManifest } from '../../recorder/export/manifest.js';
 import { SEARCH_KINDS, type SearchKind } from '../../recorder/store/types.js';
 import { byUser, type Route, type ViewerContext } from './context.js';
@@ -20,14 +19,6 @@ import { parseSearch } from './query-params.js';
 import { badParam, json } from './reply.js';
 
 export const EXPORTERS = ['admin', 'auditor'] as const;
-
-type ExportStoreView = SearchSource & { getEvent(id: string): SgEvent | undefined };
-
-function storeOf(ctx: ViewerContext): ExportStoreView {
-  const s = ctx.deps.store as Partial<ExportStoreView>;
-  if (typeof s.getEvent !== 'function') throw new SgError('SG_ERR_INTERNAL', 'the viewer store cannot read events by id');
-  return s as ExportStoreView;
-}
 
 /** Takes `name` out of the parameters (once, from a closed set). */
 function takeChoice<T extends string>(params: URLSearchParams, name: string, choices: readonly T[], fallback: T): T {
@@ -53,7 +44,7 @@ export function exportRoutes(ctx: ViewerContext): Route[] {
         const format = takeChoice<ExportFormat>(params, 'format', EXPORT_FORMATS, 'csv');
         for (const p of ['limit', 'cursor']) if (params.has(p)) throw badParam(p, 'an export holds every match: no paging');
         const query = parseSearch(kind, params, { hideMe: { logins: auth!.user.panel_identities, ips: [ip] } });
-        const store = storeOf(ctx);
+        const store = ctx.deps.store;
         checkExport(store, { kind, format, query });
         const emitter = ctx.deps.emitter;
         if (!emitter.writable()) throw new SgError('SG_ERR_STORE_UNAVAILABLE', 'the audit store cannot record this export now; try again later');
@@ -96,7 +87,7 @@ export function exportRoutes(ctx: ViewerContext): Route[] {
       handler: ({ params }) => {
         const id = params.id!;
         if (!ID_RE.test(id)) throw badParam('id', 'not an export id (X-Sessiongate-Export-Id)');
-        const ev = storeOf(ctx).getEvent(id);
+        const ev = ctx.deps.store.getEvent(id);
         const manifest = ev?.type === 'activity' && ev.action === 'export' ? (ev.details?.manifest as ExportManifest | undefined) : undefined;
         if (!manifest) throw new SgError('SG_ERR_NOT_FOUND', 'no export with this id (its record is stored when the download ends)');
         return json(200, manifest);
