@@ -5,6 +5,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import { DB_OPTIONS, Store, SCHEMA_VERSION } from '../recorder/store/store.js';
+import { SHAPE_V1, fromStored } from '../recorder/store/row-codec.js';
 import { mintId } from '../recorder/event-id.js';
 import { AccessControl, type KvDb } from '../gateway/core/access.js';
 import type { SgError } from '../gateway/core/errors.js';
@@ -75,7 +76,7 @@ t.test('a batch of every type round-trips; ids are kept in time order across kin
   t.ok(s.sizeBytes() > 0);
 });
 
-t.test('values are compact: no id, no implied type, no undefined fields', async (t) => {
+t.test('values are compact: shaped arrays, no id, no implied type, no undefined fields', async (t) => {
   const dir = t.testdir();
   const s = Store.open({ dir, logger });
   const [req, start] = stamp([httpInput(1, { user_agent: undefined, user: { name: 'A', email: undefined } }), oneOfEach()[1]!], mintId, () => base + 7);
@@ -83,14 +84,17 @@ t.test('values are compact: no id, no implied type, no undefined fields', async 
   await s.close();
   const raw = open<unknown, string>({ path: join(dir, 'data.mdb'), maxDbs: 32, readOnly: true });
   t.teardown(() => raw.close());
-  const requests = raw.openDB<Record<string, unknown>, string>({ name: 'requests', ...DB_OPTIONS });
-  const sessions = raw.openDB<Record<string, unknown>, string>({ name: 'sessions', ...DB_OPTIONS });
+  const requests = raw.openDB<unknown[], string>({ name: 'requests', ...DB_OPTIONS });
+  const sessions = raw.openDB<unknown[], string>({ name: 'sessions', ...DB_OPTIONS });
   const r = requests.get(req!.id)!;
-  t.notOk('id' in r, 'id is the key, not in the value');
-  t.notOk('type' in r, 'requests hold one type: not stored');
-  t.notOk('user_agent' in r, 'undefined top-level field dropped');
-  t.same(Object.keys(r.user as object), ['name'], 'undefined nested field dropped');
-  t.equal(sessions.get(start!.id)!.type, 'session.start', 'mixed-type kinds keep the type');
+  t.ok(Array.isArray(r) && r[0] === SHAPE_V1 && r[1] === null, 'a shaped row without extras');
+  t.notOk(r.includes(req!.id), 'id is the key, not in the value');
+  t.notOk(r.includes('http.request'), 'requests hold one type: not stored');
+  t.notOk(r.includes(undefined) && r.length > 24, 'no trailing absent fields');
+  t.notOk(JSON.stringify(r).includes('Mozilla'), 'undefined top-level field dropped');
+  t.ok(r.some((v) => JSON.stringify(v) === '["A"]'), 'user shaped, undefined nested field dropped');
+  t.ok(sessions.get(start!.id)!.includes('session.start'), 'mixed-type kinds keep the type');
+  t.strictSame(fromStored('requests', req!.id, r), JSON.parse(JSON.stringify(req)), 'decodes to the event');
 });
 
 for (const writer of ['worker', 'inline'] as const) {

@@ -8,6 +8,7 @@ import { open } from 'lmdb';
 import { Store } from '../recorder/store/store.js';
 import { DB_OPTIONS } from '../recorder/store/lmdb-options.js';
 import { toStored, kindOf, type Kind } from '../recorder/store/kinds.js';
+import { fromStored } from '../recorder/store/row-codec.js';
 import { META, openLayout, postingParts, type BatchRecord, type SegmentRecord, type StoreDbs } from '../recorder/store/layout.js';
 import { decodeOffsets } from '../recorder/store/postings.js';
 import { termsOf } from '../recorder/store/terms.js';
@@ -72,8 +73,7 @@ function checkSegments(t: Test, dbs: StoreDbs): void {
       // Postings of this segment and kind, against termsOf of each row.
       const expected = new Map<string, number[]>();
       k!.ids.forEach((id, i) => {
-        const v = dbs.rows[kind]!.get(id);
-        const ev = { ...(v as object), id, ...(kind === 'requests' ? { type: 'http.request' } : {}) } as SgEvent;
+        const ev = fromStored(kind, id, dbs.rows[kind]!.get(id));
         for (const [f, term] of termsOf(kind, ev)) {
           const key = `${f}\0${term}`;
           (expected.get(key) ?? expected.set(key, []).get(key)!).push(i);

@@ -6,7 +6,8 @@
 // mac when a key is set). A batch record exists if and only if its rows were committed.
 import { asBinary } from 'lmdb';
 import type { EventType, SgEvent } from '../events.js';
-import { kindOf, toStored, type Kind } from './kinds.js';
+import { kindOf, type Kind } from './kinds.js';
+import { shapeRow } from './row-codec.js';
 import { META, MAX_TERM, metaNumber, type BatchRecord, type StoreDbs, type SessionIndexEntry } from './layout.js';
 import { DIGEST_BYTES, ZERO_MAC, batchMac, rowDigest } from './integrity.js';
 
@@ -20,8 +21,8 @@ export interface CommitRow {
   id: string;
   /** The msgpack-encoded stored value (session.start: re-encoded with its seq at commit). */
   bin: Uint8Array;
-  /** session.start only: the stored form, which gets `seq` inside the transaction. */
-  stored?: Record<string, unknown>;
+  /** session.start only: the event, encoded again with its `seq` inside the transaction. */
+  start?: SgEvent;
   /** session_id of a session.start / session.end. */
   session?: string;
 }
@@ -75,10 +76,9 @@ export function encodeEvents(target: StoreDbs, events: readonly SgEvent[]): { ro
     const ev = events[index]!;
     const kind = kindOf(ev.type)!;
     try {
-      const stored = toStored(kind, ev);
-      const bin = encoderOf(target, kind).encode(stored);
+      const bin = encoderOf(target, kind).encode(shapeRow(kind, ev));
       const row: CommitRow = { index, kind, type: ev.type, id: ev.id, bin };
-      if (ev.type === 'session.start') row.stored = stored;
+      if (ev.type === 'session.start') row.start = ev;
       if ((ev.type === 'session.start' || ev.type === 'session.end') && typeof ev.session_id === 'string' && ev.session_id.length > 0 && ev.session_id.length <= MAX_TERM) row.session = ev.session_id;
       rows.push(row);
     } catch (e) {
@@ -130,11 +130,11 @@ export function commitRows(target: StoreDbs, rows: readonly CommitRow[], ctx: Co
     if (top === undefined) top = lastKey(db);
     let bin = r.bin;
     let nextSeq = seq;
-    if (r.stored) {
+    if (r.start) {
       // Numbered only once stored: a duplicate start must not leave a hole in the numbering.
       if (nextSeq < 0) nextSeq = metaNumber(target.meta, META.sessionSeq);
       nextSeq++;
-      bin = encoderOf(target, r.kind).encode({ ...r.stored, seq: nextSeq });
+      bin = encoderOf(target, r.kind).encode(shapeRow(r.kind, r.start, nextSeq));
     }
     const value = asBinary(bin);
     let stored = r.id > top && put.call(db, r.id, value, APPEND) !== false;
@@ -145,7 +145,7 @@ export function commitRows(target: StoreDbs, rows: readonly CommitRow[], ctx: Co
       duplicates.push(r.index);
       continue;
     }
-    if (r.stored) seq = nextSeq;
+    if (r.start) seq = nextSeq;
     counts.set(r.type, (counts.get(r.type) ?? 0) + 1);
     listed.push([r.kind, r.id]);
     storedAt.push(r.index);

@@ -30,19 +30,19 @@ export function isEventType(type: unknown): type is EventType {
   return kindOf(type) !== undefined;
 }
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
   if (v === null || typeof v !== 'object') return false;
   const p = Object.getPrototypeOf(v);
   return p === Object.prototype || p === null;
 }
 
-function setOwn(o: Record<string, unknown>, k: string, v: unknown): void {
+export function setOwn(o: Record<string, unknown>, k: string, v: unknown): void {
   // A "__proto__" key from parsed JSON must stay data, never become the prototype.
   if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
   else o[k] = v;
 }
 
-function compactValue(v: unknown): unknown {
+export function compactValue(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(compactValue);
   if (!isPlainObject(v)) return v;
   const out: Record<string, unknown> = {};
@@ -53,7 +53,7 @@ function compactValue(v: unknown): unknown {
   return out;
 }
 
-/** The value stored for `ev` in its kind's database. */
+/** The map form of a row, as stores wrote rows before shaped rows (row-codec.ts); still read. */
 export function toStored(kind: Kind, ev: SgEvent): Record<string, unknown> {
   const dropType = IMPLIED_TYPE[kind] !== undefined;
   const src = ev as unknown as Record<string, unknown>;
@@ -69,14 +69,18 @@ export function toStored(kind: Kind, ev: SgEvent): Record<string, unknown> {
   return out;
 }
 
-/** The event back from its key and a freshly decoded value (completed in place: copying a
- * 20-field object costs more than decoding it, and scans decode every row). */
-export function fromStored(kind: Kind, id: string, value: unknown): SgEvent {
+/** The event back from its key and a freshly decoded map-form value (completed in place:
+ * copying a 20-field object costs more than decoding it). */
+export function fromMap(kind: Kind, id: string, value: unknown): { ev: SgEvent; seq: number | undefined } {
   const implied = IMPLIED_TYPE[kind];
   const v = (isPlainObject(value) ? value : {}) as Record<string, unknown>;
+  let seq: number | undefined;
   // A session.start row's sequential number belongs to its session row, not to the event.
-  if (kind === 'sessions' && 'seq' in v) delete v.seq;
+  if (kind === 'sessions' && 'seq' in v) {
+    if (typeof v.seq === 'number') seq = v.seq;
+    delete v.seq;
+  }
   v.id = id;
   if (implied) v.type = implied;
-  return v as unknown as SgEvent;
+  return { ev: v as unknown as SgEvent, seq };
 }

@@ -3,7 +3,8 @@
 // and always a row test, so the index narrows and the row decides.
 import type { ActivityEvent, AuditGapEvent, FileTransferEvent, FtpCommandEvent, HttpRequestEvent, SessionEndEvent, SessionStartEvent, SgEvent } from '../events.js';
 import type { Kind } from './kinds.js';
-import { KINDS, fromStored } from './kinds.js';
+import { KINDS } from './kinds.js';
+import { fromStored } from './row-codec.js';
 import { ACTIVITY_FIELD, Q, exactTerm, keywordMatches, keywordTrigrams, norm } from './terms.js';
 import { MAX_TERM, type StoreDbs, type SessionIndexEntry } from './layout.js';
 import { filtersHash } from './cursor.js';

@@ -6,7 +6,8 @@
 // rows of batches <= its snapshot only, so pages never repeat or skip while writes go on.
 import { SgError } from '../../gateway/core/errors.js';
 import type { SgEvent } from '../events.js';
-import { fromStored, type Kind } from './kinds.js';
+import type { Kind } from './kinds.js';
+import { decodeRow } from './row-codec.js';
 import { ID_BYTES, META, metaNumber, postingKey, type BatchRecord, type SegmentRange, type StoreDbs } from './layout.js';
 import { countOffsets, decodeOffsets, intersect, union } from './postings.js';
 import type { SegmentCatalog } from './catalog.js';
@@ -437,8 +438,7 @@ function postingTotal(env: EngineEnv, src: SourcePlan, snap: number, ranges: rea
 function readRow(env: EngineEnv, kind: Kind, id: string): { ev: SgEvent; seq: number | undefined } | undefined {
   const v = env.dbs.rows[kind]?.get(id);
   if (v === undefined) return undefined;
-  const seq = kind === 'sessions' && typeof (v as { seq?: unknown }).seq === 'number' ? (v as { seq: number }).seq : undefined;
-  return { ev: fromStored(kind, id, v), seq };
+  return decodeRow(kind, id, v);
 }
 
 export function runQuery<T>(env: EngineEnv, plan: QueryPlan<T>): Page<T> {

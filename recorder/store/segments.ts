@@ -4,7 +4,8 @@
 // (kind, field, term)) in a transaction of its own, after a row commit, never inside one.
 import * as lmdb from 'lmdb';
 import type { SgEvent } from '../events.js';
-import { fromStored, type Kind } from './kinds.js';
+import type { Kind } from './kinds.js';
+import { fromStored } from './row-codec.js';
 import { META, metaNumber, type BatchRecord, type SegmentKind, type SegmentRange, type SegmentRecord, type StoreDbs, type PostingsDb, postingKey } from './layout.js';
 import { TermAccumulator } from './indexer.js';
 import { OffsetsEncoder } from './postings.js';
