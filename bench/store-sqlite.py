@@ -9,7 +9,8 @@ columns, an external-content FTS5 table with the trigram tokenizer over the keyw
 (client, user name, email, login, ip, url: the store's keyword fields, substring and
 case-insensitive like the store's keyword search), and single-column indexes on ts, login,
 email, ip, method, source and realm. Rows are inserted in transactions of BATCH rows; only the
-inserts and commits are timed (CSV parsing is not). Queries: first page of 50, ts DESC.
+inserts and commits are timed (CSV parsing is not). Queries: first page of 50, ts DESC, every
+column of its rows fetched (the store's first page is whole events, not ids).
 """
 import csv
 import json
@@ -103,7 +104,7 @@ def build(q):
     if q.get('to') is not None:
         where.append('r.ts <= ?')
         args.append(q['to'])
-    sql = 'SELECT r.id FROM requests r' + (' WHERE ' + ' AND '.join(where) if where else '') + ' ORDER BY r.ts DESC, r.id DESC LIMIT ?'
+    sql = f"SELECT {', '.join('r.' + c for c in COLUMNS)} FROM requests r" + (' WHERE ' + ' AND '.join(where) if where else '') + ' ORDER BY r.ts DESC, r.id DESC LIMIT ?'
     args.append(q.get('limit', 50))
     return sql, args
 
