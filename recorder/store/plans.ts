@@ -133,12 +133,20 @@ function common(q: Record<string, unknown>): Common {
 
 const BASE_KEYS = ['from', 'to', 'q', 'limit', 'cursor', 'order', 'sort'] as const;
 
-function hashOf(name: string, filters: Record<string, unknown>): string {
-  const { limit: _l, cursor: _c, ...rest } = filters;
+function hashOf(name: string, filters: object): string {
+  // A loop, not `{ limit, cursor, ...rest }`: V8 takes a slow path for rest and spread-plus-
+  // property objects (measured ~1-3 us each, per query).
+  const rest: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(filters)) if (k !== 'limit' && k !== 'cursor') rest[k] = v;
   return filtersHash([name, rest]);
 }
 
-function plan<T>(name: string, c: Common, sort: string, filters: Record<string, unknown>, sources: SourcePlan[], item: QueryPlan<T>['item'], sortKey?: QueryPlan<T>['sortKey']): QueryPlan<T> {
+/** `{ ...c, ...more }` without the spread's slow path (see hashOf). */
+function withCommon<T extends object>(c: Common, more: T): Common & T {
+  return Object.assign(Object.assign({}, c), more);
+}
+
+function plan<T>(name: string, c: Common, sort: string, filters: object, sources: SourcePlan[], item: QueryPlan<T>['item'], sortKey?: QueryPlan<T>['sortKey']): QueryPlan<T> {
   const p: QueryPlan<T> = { name, sources, order: c.order, sort, limit: c.limit, hash: hashOf(name, filters), item };
   if (c.from !== undefined) p.from = c.from;
   if (c.to !== undefined) p.to = c.to;
@@ -174,8 +182,7 @@ export function requestsPlan(raw: RequestQuery): QueryPlan<HttpRequestEvent> {
   const sort = parseSort(q.sort, REQUEST_SORTS);
   const source = optEnum(q.source, 'source', ['WEB', 'API'] as const);
   const method = optString(q.method, 'method')?.toUpperCase();
-  const f = {
-    ...c,
+  const f = withCommon(c, {
     sort,
     realm: optString(q.realm, 'realm'),
     source,
@@ -185,7 +192,7 @@ export function requestsPlan(raw: RequestQuery): QueryPlan<HttpRequestEvent> {
     email: optString(q.email, 'email'),
     ip: ipFilter(q.ip),
     hide: parseHide(q.hide),
-  };
+  });
   const src = new SourceBuilder('requests')
     .term('realm', f.realm, (e) => (e as HttpRequestEvent).realm)
     .term('source', f.source, (e) => (e as HttpRequestEvent).source)
@@ -199,7 +206,7 @@ export function requestsPlan(raw: RequestQuery): QueryPlan<HttpRequestEvent> {
     .hide(f.hide)
     .build();
   const hide = f.hide ? { logins: [...f.hide.logins].sort(), ips: [...f.hide.ips].sort() } : undefined;
-  return plan('requests', c, sort, { ...f, hide }, [src], (ev) => ev as HttpRequestEvent, sort === 'time' ? undefined : requestSortKey(sort));
+  return plan('requests', c, sort, Object.assign(Object.assign({}, f), { hide }), [src], (ev) => ev as HttpRequestEvent, sort === 'time' ? undefined : requestSortKey(sort));
 }
 
 // ---------- sessions (seed 003) ----------
@@ -221,8 +228,7 @@ export function sessionsPlan(raw: SessionQuery, env: PlanEnv): QueryPlan<Session
   const q = checkObject(raw, SESSION_KEYS);
   const c = common(q);
   const sort = parseSort(q.sort, SESSION_SORTS);
-  const f = {
-    ...c,
+  const f = withCommon(c, {
     sort,
     protocol: optEnum(q.protocol, 'protocol', PROTOCOLS),
     os: optString(q.os, 'os'),
@@ -231,7 +237,7 @@ export function sessionsPlan(raw: SessionQuery, env: PlanEnv): QueryPlan<Session
     email: optString(q.email, 'email'),
     ip: ipFilter(q.ip),
     state: optEnum(q.state, 'state', ['open', 'ended'] as const),
-  };
+  });
   const b = new SourceBuilder('sessions')
     .marker('type', 'session.start', (e) => e.type === 'session.start')
     .term('protocol', f.protocol, (e) => (e as SessionStartEvent).protocol)
@@ -279,7 +285,7 @@ export function activityPlan(raw: ActivityQuery): QueryPlan<ActivityItem> {
   const q = checkObject(raw, ACTIVITY_KEYS);
   const c = common(q);
   const sort = parseSort(q.sort, ACTIVITY_SORTS);
-  const f = { ...c, sort, action: optString(q.action, 'action'), initiator: optString(q.initiator, 'initiator'), types: parseTypes(q.types, ACTIVITY_TYPES) };
+  const f = withCommon(c, { sort, action: optString(q.action, 'action'), initiator: optString(q.initiator, 'initiator'), types: parseTypes(q.types, ACTIVITY_TYPES) });
   const sources: SourcePlan[] = [];
   const logTypes = f.types.filter((t) => t !== 'http.request');
   if (logTypes.length) {
@@ -333,8 +339,7 @@ export function transfersPlan(raw: TransferQuery): QueryPlan<TransferItem> {
   const pathRaw = q.path;
   if (pathRaw !== undefined && pathRaw !== null && (typeof pathRaw !== 'string' || pathRaw.length > 1024)) throw bad('path', 'must be a string of at most 1024 characters');
   const path = typeof pathRaw === 'string' && pathRaw !== '' ? pathRaw : undefined;
-  const f = {
-    ...c,
+  const f = withCommon(c, {
     sort,
     types: parseTypes(q.types, TRANSFER_TYPES),
     login: optString(q.login, 'login'),
@@ -345,7 +350,7 @@ export function transfersPlan(raw: TransferQuery): QueryPlan<TransferItem> {
     direction: optEnum(q.direction, 'direction', DIRECTIONS),
     result: optEnum(q.result, 'result', RESULTS),
     session_id: optString(q.session_id, 'session_id'),
-  };
+  });
   const b = new SourceBuilder('transfers')
     .oneOf('type', f.types, TRANSFER_TYPES, (e) => e.type)
     .term('login', f.login, login)
@@ -390,5 +395,5 @@ export function timelinePlan(raw: TimelineQuery): QueryPlan<SgEvent> {
   if (given.length !== 1) throw bad(given.length ? 'identity' : 'login', 'give exactly one of login, email, ip');
   const [field, value, get] = given[0]! as [string, string, Get];
   const sources = KINDS.map((kind) => new SourceBuilder(kind).term(field, value, get).range(c.from, c.to).build());
-  return plan('timeline', c, 'time', { ...c, [field]: value }, sources, (ev) => ev);
+  return plan('timeline', c, 'time', withCommon(c, { [field]: value }), sources, (ev) => ev);
 }
