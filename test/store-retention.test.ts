@@ -8,6 +8,7 @@ import { ANCHOR_KEY, parseAnchor, verifyStore } from '../recorder/store/integrit
 import { KIND_OF_TYPE, type Kind } from '../recorder/store/kinds.js';
 import { decodeOffsets } from '../recorder/store/postings.js';
 import { postingParts, type SegmentRecord, type StoreDbs } from '../recorder/store/layout.js';
+import { segmentIdList } from '../recorder/store/segments.js';
 import type { SgEvent } from '../recorder/events.js';
 import type { Store } from '../recorder/store/store.js';
 import { KEY, eventsAt, layoutOf, openStore, withRaw, writeAll } from './helpers/store-chain.js';
@@ -35,14 +36,14 @@ function checkIndex(t: Test, dbs: StoreDbs): void {
     const seg = segs.get(s);
     for (const o of decodeOffsets(value)) {
       n++;
-      const id = seg?.kinds[kind]?.ids[o];
+      const id = seg ? segmentIdList(dbs, s, kind, seg)[o] : undefined;
       if (!id || !dbs.rows[kind]!.doesExist(id)) bad++;
     }
   }
   t.ok(n > 0, 'postings remain');
   t.equal(bad, 0, 'no posting points at a removed row');
   for (const [s, seg] of segs) {
-    const rows = Object.entries(seg.kinds).flatMap(([k, v]) => v!.ids.filter((id) => dbs.rows[k as Kind]!.doesExist(id)));
+    const rows = Object.keys(seg.kinds).flatMap((k) => segmentIdList(dbs, s, k as Kind, seg).filter((id) => dbs.rows[k as Kind]!.doesExist(id)));
     t.ok(rows.length > 0, `segment ${s} still holds rows`);
   }
 }

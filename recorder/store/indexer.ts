@@ -161,26 +161,37 @@ export class TermAccumulator {
     return this.wide.get(term);
   }
 
-  /** Every [field, term, offsets], in string order of (field, term): the order of the posting
-   * keys for nearly every term (the writer checks the bytes). */
-  entries(): [string, string, ArrayLike<number>][] {
-    const out: [string, string, ArrayLike<number>][] = [];
+  /** Calls `f(field, term, offsets)` for every posting, in string order of (field, term): the
+   * order of the posting keys for nearly every term (the writer checks the bytes). Streams: a
+   * segment has ~3.5 postings per row, and a tuple each was measurable. */
+  forEachEntry(f: (field: string, term: string, offsets: ArrayLike<number>) => void): void {
     for (const field of [...this.exact.keys(), Q].sort()) {
-      if (field === Q) this.keywordEntries(out);
+      if (field === Q) this.keywordEntries(f);
       else {
         const m = this.exact.get(field)!;
-        for (const term of [...m.keys()].sort(byString)) out.push([field, term, m.get(term)!]);
+        // The default sort compares strings by UTF-16 code units, as byString does, and
+        // measured faster on a segment's few thousand terms than a comparator.
+        for (const term of [...m.keys()].sort()) f(field, term, m.get(term)!);
       }
     }
+  }
+
+  /** Every [field, term, offsets] of forEachEntry (tests, tools). */
+  entries(): [string, string, ArrayLike<number>][] {
+    const out: [string, string, ArrayLike<number>][] = [];
+    this.forEachEntry((field, term, offs) => out.push([field, term, offs]));
     return out;
   }
 
-  private keywordEntries(out: [string, string, ArrayLike<number>][]): void {
-    const from = out.length;
-    this.ascii.forEach((code, offs) => out.push([Q, String.fromCharCode(code >> 14, (code >> 7) & 0x7f, code & 0x7f), offs]));
-    if (!this.wide.size) return;
-    for (const [term, offs] of this.wide) out.push([Q, term, offs]);
-    const q = out.splice(from).sort((a, b) => byString(a[1], b[1]));
-    for (const e of q) out.push(e);
+  private keywordEntries(f: (field: string, term: string, offsets: ArrayLike<number>) => void): void {
+    const gram = (code: number) => String.fromCharCode(code >> 14, (code >> 7) & 0x7f, code & 0x7f);
+    if (!this.wide.size) {
+      this.ascii.forEach((code, offs) => f(Q, gram(code), offs));
+      return;
+    }
+    const q: [string, ArrayLike<number>][] = [...this.wide];
+    this.ascii.forEach((code, offs) => q.push([gram(code), offs]));
+    q.sort((a, b) => byString(a[0], b[0]));
+    for (const [term, offs] of q) f(Q, term, offs);
   }
 }

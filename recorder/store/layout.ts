@@ -72,7 +72,8 @@ export interface BatchRecord {
 }
 
 export interface SegmentKind {
-  ids: string[];
+  /** Only in segments closed before segment_ids was the one copy: read ids with segmentIdList(). */
+  ids?: string[];
   /** Cumulative row counts per batch b0..b1. */
   batch_ends: number[];
   min_id: string;

@@ -334,9 +334,9 @@ class Merger {
     // No copy: the ids needed are sliced out before any other read reuses the buffer.
     const packed = ids ? ((ids as unknown as { getBinaryFast(k: unknown): Buffer | undefined }).getBinaryFast([c.s, kind]) ?? undefined) : undefined;
     if (!packed && !k) return [];
-    const idAt = packed ? (o: number) => (o * ID_BYTES < packed.length ? packed.toString('latin1', o * ID_BYTES, (o + 1) * ID_BYTES) : undefined) : (o: number) => k!.ids[o];
+    const idAt = packed ? (o: number) => (o * ID_BYTES < packed.length ? packed.toString('latin1', o * ID_BYTES, (o + 1) * ID_BYTES) : undefined) : (o: number) => k!.ids?.[o];
     const out: string[] = [];
-    const n = offs ? offs.length : packed ? packed.length / ID_BYTES : k!.ids.length;
+    const n = offs ? offs.length : packed ? packed.length / ID_BYTES : (k!.ids?.length ?? 0);
     for (let i = 0; i < n; i++) {
       const o = offs ? offs[i]! : i;
       const id = idAt(o);

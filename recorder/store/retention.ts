@@ -18,6 +18,7 @@ import { SgError } from '../../gateway/core/errors.js';
 import { idFloor, idTime } from '../../gateway/core/ids.js';
 import { KINDS, type Kind } from './kinds.js';
 import { fromStored } from './row-codec.js';
+import { segmentIdList } from './segments.js';
 import { META, metaNumber, postingKey, postingParts, type PostingKey, type SegmentRange, type SegmentRecord, type SessionIndexEntry, type StoreDbs } from './layout.js';
 import { forEachTerm } from './terms.js';
 import { decodeOffsets, encodeOffsets } from './postings.js';
@@ -275,7 +276,7 @@ export class Retention {
       const cut = cutoffs[kind];
       if (cut === undefined || !k || k.min_id >= cut) continue;
       if (k.max_id < cut) whole.add(kind);
-      k.ids.forEach((id, i) => {
+      segmentIdList(this.dbs, s, kind, seg).forEach((id, i) => {
         if (id < cut) todo.push([kind, i, id]);
       });
     }

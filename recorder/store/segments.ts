@@ -6,7 +6,7 @@ import * as lmdb from 'lmdb';
 import type { SgEvent } from '../events.js';
 import type { Kind } from './kinds.js';
 import { fromStored } from './row-codec.js';
-import { META, metaNumber, type BatchRecord, type SegmentKind, type SegmentRange, type SegmentRecord, type StoreDbs, type PostingsDb, postingKey } from './layout.js';
+import { ID_BYTES, META, metaNumber, type BatchRecord, type SegmentKind, type SegmentRange, type SegmentRecord, type StoreDbs, type PostingsDb, postingKey } from './layout.js';
 import { TermAccumulator } from './indexer.js';
 import { OffsetsEncoder } from './postings.js';
 import type { CommittedBatch } from './commit.js';
@@ -162,7 +162,7 @@ export function closeOneSegment(dbs: StoreDbs, maxRows: number, prepared?: Prepa
   const s = metaNumber(meta, META.segmentLast) + 1;
   const record: SegmentRecord = { s, b0: from, b1, kinds: {} };
   const range: SegmentRange = { s, b0: from, b1, kinds: {} };
-  const keys: [Buffer, Buffer][] = [];
+  const keys = new PostingBatch();
   const values = new OffsetsEncoder();
   const nBatches = b1 - from + 1;
   const keyOf = postingKeyBytes(s);
@@ -176,18 +176,29 @@ export function closeOneSegment(dbs: StoreDbs, maxRows: number, prepared?: Prepa
       if (id < min) min = id;
       else if (id > max) max = id;
     }
-    const sk: SegmentKind = { ids: k.ids, batch_ends: k.ends, min_id: min, max_id: max };
+    // The ids go to segment_ids only (packed, 18 bytes each): a second copy in the record cost
+    // ~20 bytes per event and a msgpack string each.
+    const sk: SegmentKind = { batch_ends: k.ends, min_id: min, max_id: max };
     record.kinds[kind] = sk;
     range.kinds[kind] = [min, max, k.ids.length];
     segmentIds.putSync([s, kind], Buffer.from(k.ids.join(''), 'latin1'));
-    for (const [field, term, offs] of k.acc.entries()) keys.push([keyOf(kind, field, term), values.encode(offs)]);
+    k.acc.forEachEntry((field, term, offs) => keys.add(keyOf(kind, field, term), values.encode(offs)));
   }
-  putPostings(postings, keys);
+  keys.put(postings);
   segments.putSync(s, record);
   segmentRanges.putSync(s, range);
   meta.putSync(META.segmentLast, s);
   meta.putSync(META.openFrom, b1 + 1);
   return s;
+}
+
+/** A closed segment's ids of one kind, in offset order (empty when it has none). */
+export function segmentIdList(dbs: StoreDbs, s: number, kind: Kind, rec?: SegmentRecord): string[] {
+  const packed = (dbs.segmentIds as unknown as { getBinary(k: unknown): Buffer | undefined } | undefined)?.getBinary([s, kind]);
+  if (!packed) return rec?.kinds[kind]?.ids ?? [];
+  const out: string[] = new Array(Math.floor(packed.length / ID_BYTES));
+  for (let i = 0; i < out.length; i++) out[i] = packed.toString('latin1', i * ID_BYTES, (i + 1) * ID_BYTES);
+  return out;
 }
 
 /** The first segment's worth of the open region, re-read from the batch records and rows. */
@@ -249,26 +260,41 @@ export function postingKeyBytes(s: number): (kind: Kind, field: string, term: st
 }
 
 /**
- * Puts a new segment's postings (keys already encoded) in the database's byte order. Its keys
+ * A new segment's postings (keys already encoded), put in the database's byte order. Its keys
  * all start with the new (greatest) segment number, so they sort after every stored key and
  * go in with MDB_APPEND: no B-tree search per key, and full pages. They come in string order,
  * which is their byte order but for rare characters (ordered-binary escapes control characters
- * and writes UTF-8): the order is checked and, if wrong, sorted by bytes. A store whose last
- * posting sorts after this segment's (never expected) takes searched puts.
+ * and writes UTF-8): each key is checked against the one before as it is added and, if any is
+ * out of order, all are sorted by bytes. A store whose last posting sorts after this segment's
+ * (never expected) takes searched puts.
  */
-function putPostings(postings: PostingsDb, keys: [Buffer, Buffer][]): void {
-  if (!keys.length) return;
-  for (let i = 1; i < keys.length; i++) {
-    if (Buffer.compare(keys[i - 1]![0], keys[i]![0]) >= 0) {
-      keys.sort((a, b) => Buffer.compare(a[0], b[0]));
-      break;
-    }
+class PostingBatch {
+  private readonly keys: Buffer[] = [];
+  private readonly values: Buffer[] = [];
+  private sorted = true;
+
+  add(key: Buffer, value: Buffer): void {
+    const n = this.keys.length;
+    if (this.sorted && n && Buffer.compare(this.keys[n - 1]!, key) >= 0) this.sorted = false;
+    this.keys.push(key);
+    this.values.push(value);
   }
-  let last: Buffer | undefined;
-  for (const k of postings.getKeys({ reverse: true, limit: 1 })) last = keyBytes(k);
-  const append = last === undefined || Buffer.compare(last, keys[0]![0]) < 0;
-  const put = postings.putSync as unknown as RawPut;
-  for (const [k, v] of keys) {
-    if (!(append ? put.call(postings, k, v, APPEND) : put.call(postings, k, v))) throw new Error('a posting key of the new segment is already stored');
+
+  put(postings: PostingsDb): void {
+    let keys = this.keys;
+    let values = this.values;
+    if (!keys.length) return;
+    if (!this.sorted) {
+      const order = keys.map((_k, i) => i).sort((a, b) => Buffer.compare(this.keys[a]!, this.keys[b]!));
+      keys = order.map((i) => this.keys[i]!);
+      values = order.map((i) => this.values[i]!);
+    }
+    let last: Buffer | undefined;
+    for (const k of postings.getKeys({ reverse: true, limit: 1 })) last = keyBytes(k);
+    const append = last === undefined || Buffer.compare(last, keys[0]!) < 0;
+    const put = postings.putSync as unknown as RawPut;
+    for (let i = 0; i < keys.length; i++) {
+      if (!(append ? put.call(postings, keys[i]!, values[i]!, APPEND) : put.call(postings, keys[i]!, values[i]!))) throw new Error('a posting key of the new segment is already stored');
+    }
   }
 }
