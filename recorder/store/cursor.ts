@@ -3,7 +3,8 @@
 // the hash of the query's filters. A cursor is therefore bound to its filters and cannot be
 // edited; anything that is not exactly what encodeCursor produced is SG_ERR_BAD_PARAM
 // (details.param 'cursor'), so a cursor can never smuggle an arbitrary range into a scan.
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { hmacSha256, sha256 } from './integrity.js';
 import { ID_RE } from '../../gateway/core/ids.js';
 import { SgError } from '../../gateway/core/errors.js';
 import type { SortOrder } from './types.js';
@@ -34,11 +35,11 @@ export function badCursor(why: string): SgError {
 
 /** Canonical hash of a parsed query's filters (what a cursor is bound to). */
 export function filtersHash(filters: unknown): string {
-  return createHash('sha256').update(JSON.stringify(filters)).digest('base64url').slice(0, 22);
+  return sha256(Buffer.from(JSON.stringify(filters), 'utf8')).toString('base64url').slice(0, 22);
 }
 
 function tag(secret: Buffer, body: string, hash: string): string {
-  return createHmac('sha256', secret).update(body).update('\0').update(hash).digest().subarray(0, TAG_BYTES).toString('base64url');
+  return hmacSha256(secret, Buffer.from(`${body}\0${hash}`, 'utf8')).subarray(0, TAG_BYTES).toString('base64url');
 }
 
 export function encodeCursor(c: CursorState, hash: string, secret: Buffer): string {
