@@ -260,6 +260,8 @@ async function ingest(o: StoreBenchOptions, pop: Population, dir: string, csvFil
     }
     // Production closes segments in the background as rows arrive, and the rest on graceful close.
     await store.closeSegment();
+    // ... and builds the keyword tiers in the background as their segments complete.
+    await store.buildTiers();
     await store.flushed();
     const seconds = (performance.now() - t0 - gen) / 1000;
     if (stored !== o.events) throw new Error(`stored ${stored} of ${o.events} events`);

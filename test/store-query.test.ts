@@ -7,6 +7,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { join } from 'node:path';
 import { Store } from '../recorder/store/store.js';
+import { tierLast } from '../recorder/store/tiers.js';
 import { mintId } from '../recorder/event-id.js';
 import type { SgEvent, SessionStartEvent, SessionEndEvent } from '../recorder/events.js';
 import type { Page, SessionRow } from '../recorder/store/types.js';
@@ -457,6 +458,37 @@ t.test('timeline: one identity across every kind, merged in id order', async (t)
     { numRuns: RUNS },
   );
   t.pass('property held');
+});
+
+t.test('tiers: keyword queries over tiered and untiered segments equal the brute force', async (t) => {
+  const root = t.testdir();
+  // One event per batch and segment: 40-60 segments, so some tiers (TIER_SEGMENTS = 16) are
+  // built and the last segments are read without one.
+  const tierArb = fc.array(anyEvent, { minLength: 40, maxLength: 60 });
+  let tiered = 0;
+  await fc.assert(
+    fc.asyncProperty(tierArb, fc.array(kwPick, { minLength: 3, maxLength: 3 }), order, limit, async (gen, kps, ord, lim) => {
+      const events = toEvents(gen);
+      const s = Store.open({ dir: join(root, `s${n++}`), logger, segmentRows: 1, segmentMaxAgeMs: 3_600_000 });
+      for (const e of events) await s.writeBatch([e]);
+      try {
+        await s.closeSegment();
+        await s.buildTiers();
+        if (tierLast(s.maintenanceDbs()) >= 0) tiered++;
+        for (const kp of kps) {
+          const q = { q: keyword(events, kp), ...(ord ? { order: ord } : {}) };
+          const wantReq = ordered((events as E[]).filter((e) => e.type === 'http.request' && has(kwTexts(e), q.q)), undefined, q.order);
+          same(walkAll((cursor) => s.query('requests', { ...q, limit: lim, cursor }), (e) => e.id), wantReq, { requests: q });
+          const wantAct = ordered((events as E[]).filter((e) => (e.type === 'activity' || e.type === 'audit.gap') && has(kwTexts(e), q.q)), undefined, q.order);
+          same(walkAll((cursor) => s.query('activity', { ...q, types: ['activity', 'audit.gap'], limit: lim, cursor }), (e) => e.id), wantAct, { activity: q });
+        }
+      } finally {
+        await s.close();
+      }
+    }),
+    { numRuns: 12 },
+  );
+  t.equal(tiered, 12, 'every run built a tier');
 });
 
 t.test('the properties ran on real matches, not mostly on empty results', async (t) => {

@@ -23,7 +23,7 @@ export function postingParts(key: PostingKey): { s: number; kind: Kind; field: s
 export type PostingsDb = Database<Buffer, PostingKey>;
 
 /** Databases of the store's own layout (others get theirs through Store.openDb). */
-export const LAYOUT_DBS = ['meta', ...KINDS, 'batches', 'segments', 'segment_ranges', 'segment_ids', 'postings', 'session_index'] as const;
+export const LAYOUT_DBS = ['meta', ...KINDS, 'batches', 'segments', 'segment_ranges', 'segment_ids', 'postings', 'session_index', 'tiers'] as const;
 
 export interface StoreDbs {
   root: RootDatabase<unknown, string>;
@@ -41,6 +41,8 @@ export interface StoreDbs {
   segmentIds: Database<Buffer, [number, Kind]> | undefined;
   /** session_id -> SessionIndexEntry: a session's start and end rows. */
   sessionIndex: Db | undefined;
+  /** [t, kind, 'q', term] -> which of tier t's segments hold the keyword term (tiers.ts). */
+  tiers: Database<Buffer, [number, Kind, string, string]> | undefined;
 }
 
 /** Opens (creating when writable) every database of the layout; in a read-only environment a
@@ -59,6 +61,7 @@ export function openLayout(root: RootDatabase<unknown, string>): StoreDbs {
     postings: (root.openDB({ name: 'postings', encoding: 'binary', keyEncoding: 'ordered-binary' }) ?? undefined) as unknown as PostingsDb | undefined,
     segmentIds: (root.openDB({ name: 'segment_ids', encoding: 'binary', keyEncoding: 'ordered-binary' }) ?? undefined) as unknown as Database<Buffer, [number, Kind]> | undefined,
     sessionIndex: db<string>('session_index'),
+    tiers: (root.openDB({ name: 'tiers', encoding: 'binary', keyEncoding: 'ordered-binary' }) ?? undefined) as unknown as StoreDbs['tiers'],
   };
 }
 

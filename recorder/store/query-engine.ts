@@ -10,6 +10,8 @@ import type { Kind } from './kinds.js';
 import { decodeRow } from './row-codec.js';
 import { ID_BYTES, META, metaNumber, postingKey, type BatchRecord, type SegmentRange, type StoreDbs } from './layout.js';
 import { countOffsets, decodeOffsets, intersect, union } from './postings.js';
+import { TierFilter, tierLast } from './tiers.js';
+import { Q } from './terms.js';
 import type { SegmentCatalog } from './catalog.js';
 import type { PreparedRegion } from './segments.js';
 import { badCursor, decodeCursor, encodeCursor, type CursorState } from './cursor.js';
@@ -462,10 +464,13 @@ export function runQuery<T>(env: EngineEnv, plan: QueryPlan<T>): Page<T> {
   const ranges = env.catalog.list();
   const chunks: Chunk[] = [];
   const rowsOf = new Map<Chunk, number>();
+  // Keyword queries skip, tier by tier, the segments that lack one of their trigrams.
+  const tiers = plan.sources.some((s) => s.groups.some((g) => g.length && g.every(([f]) => f === Q))) ? new TierFilter(env.dbs, tierLast(env.dbs)) : undefined;
   for (const src of plan.sources) {
     for (const r of ranges) {
       const k = r.kinds[src.kind];
       if (!k || r.b0 > snap || !overlaps(k, bounds, desc)) continue;
+      if (tiers && !tiers.may(src.kind, r.s, src.groups)) continue;
       const c: Chunk = { source: src, min: k[0], max: k[1], s: r.s, b0: r.b0, b1: r.b1 };
       chunks.push(c);
       rowsOf.set(c, k[2]);

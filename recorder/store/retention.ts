@@ -19,6 +19,7 @@ import { idFloor, idTime } from '../../gateway/core/ids.js';
 import { KINDS, type Kind } from './kinds.js';
 import { fromStored } from './row-codec.js';
 import { segmentIdList } from './segments.js';
+import { dropTiersBefore } from './tiers.js';
 import { META, metaNumber, postingKey, postingParts, type PostingKey, type SegmentRange, type SegmentRecord, type SessionIndexEntry, type StoreDbs } from './layout.js';
 import { forEachTerm } from './terms.js';
 import { decodeOffsets, encodeOffsets } from './postings.js';
@@ -213,6 +214,15 @@ export class Retention {
       report.transactions++;
       report.batches_dropped += dropped;
       if (dropped < DROP_BATCHES_PER_TXN) break;
+    }
+    // 5. Tiers whose segments are all gone.
+    if (report.segments_dropped > 0 && !this.closed) {
+      await this.txn(() => {
+        let first = metaNumber(this.dbs.meta, META.segmentLast) + 1;
+        for (const s of this.dbs.segments!.getKeys({ limit: 1 })) first = s;
+        dropTiersBefore(this.dbs, first);
+      });
+      report.transactions++;
     }
 
     const total = Object.values(report.removed).reduce((a, n) => a + (n ?? 0), 0);

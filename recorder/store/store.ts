@@ -21,6 +21,7 @@ import { SgError } from '../../gateway/core/errors.js';
 import { ID_RE } from '../../gateway/core/ids.js';
 import { KINDS, KIND_OF_TYPE, kindOf, type Kind } from './kinds.js';
 import { fromStored } from './row-codec.js';
+import { TIER_SEGMENTS, collectSegment, tierDue, writeTier } from './tiers.js';
 import { idMatchesTs, validTs } from '../event-id.js';
 import { DB_OPTIONS, ENV_FILE, LOCK_FILE, rootOptions } from './lmdb-options.js';
 import { commitRows, encodeEvents, storedRows, type ChainHead, type CommitOutcome, type CommitResult } from './commit.js';
@@ -161,6 +162,8 @@ export class Store implements SearchStore {
   private readonly tracker: OpenRegionTracker | undefined;
   /** Segment closing in progress (one at a time). */
   private indexing: Promise<number> | undefined;
+  /** Tier building in progress (one at a time). */
+  private tiering: Promise<number> | undefined;
   private ageTimer: NodeJS.Timeout | undefined;
   /** The writer thread committed since the last sync to disk. */
   private unsynced = false;
@@ -346,9 +349,41 @@ export class Store implements SearchStore {
     return this.runIndexing(true);
   }
 
-  /** Closes due segments in the background; failures are logged and retried later. */
+  /**
+   * Builds every tier whose segments are all closed (tiers.ts): reads one segment's keyword
+   * postings per event-loop turn, then writes the tier in one transaction. Runs in the
+   * background after segments close; the bench and tests await it. Resolves with the number built.
+   */
+  buildTiers(): Promise<number> {
+    this.assertWritable();
+    this.tiering ??= this.runTiers().finally(() => {
+      this.tiering = undefined;
+    });
+    return this.tiering;
+  }
+
+  private async runTiers(): Promise<number> {
+    let n = 0;
+    for (let t = tierDue(this.layout); t !== undefined && !this.closing; t = tierDue(this.layout)) {
+      const bitmaps = new Map<string, Uint8Array>();
+      const ranges = new Map(this.catalog.list().map((r) => [r.s, r]));
+      for (let s = t * TIER_SEGMENTS + 1; s <= (t + 1) * TIER_SEGMENTS; s++) {
+        const r = ranges.get(s);
+        if (r) collectSegment(this.layout, s, Object.keys(r.kinds) as Kind[], bitmaps);
+        await new Promise((resolve) => setImmediate(resolve));
+        if (this.closing) return n;
+      }
+      await this.root.transaction(() => this.root.childTransaction(() => writeTier(this.layout, t!, bitmaps)));
+      n++;
+    }
+    return n;
+  }
+
+  /** Closes due segments (and builds due tiers) in the background; failures are logged and retried later. */
   private maintain(force: boolean): void {
-    if (this.indexing || this.closing || this.readOnly) return;
+    if (this.closing || this.readOnly) return;
+    if (!this.tiering && tierDue(this.layout) !== undefined) void this.buildTiers().catch((e: unknown) => this.logger.error({ err: e }, 'store: building a tier failed (keyword queries read every segment meanwhile; retried later)'));
+    if (this.indexing) return;
     if (this.tracker) {
       let due: boolean;
       try {
@@ -550,6 +585,7 @@ export class Store implements SearchStore {
       try {
         if (!this.readOnly && (!this.writerThread || this.writerThread.used)) {
           if (this.indexing) await this.indexing.catch(() => 0);
+          if (this.tiering) await this.tiering.catch(() => 0);
           await this.runIndexing(true).catch((e: unknown) => this.logger.warn({ err: e }, 'store: could not index the open region on close (it is indexed on the next start)'));
         }
         await this.writerThread?.close();
