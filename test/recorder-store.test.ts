@@ -179,7 +179,7 @@ t.test('a batch is all or nothing (inline writer: fault inside the main-thread t
   t.equal((await s.writeBatch(batch)).stored, batch.length, 'the same batch commits once the fault is gone');
 });
 
-type ThreadHandle = { write(events: SgEvent[]): Promise<unknown>; thread: { terminate(): Promise<number> } | undefined };
+type ThreadHandle = { write(events: SgEvent[]): Promise<unknown>; thread: { terminate(): Promise<number>; ref(): void } | undefined };
 const writerThreadOf = (s: Store) => (s as unknown as { writerThread: ThreadHandle }).writerThread;
 
 t.test('a batch is all or nothing (writer thread: a put fails mid-transaction there)', async (t) => {
@@ -217,6 +217,8 @@ t.test('writer thread: dies and is replaced; commits are visible to reads at onc
   t.equal((await s.writeBatch(batch.slice(0, 8))).stored, 8);
   const first = wt.thread;
   t.ok(first, 'the writer thread runs');
+  // An idle thread is unref'd: hold the process open until its termination is reported.
+  first!.ref();
   await first!.terminate();
   t.equal(wt.thread, undefined, 'a dead thread is forgotten');
   // Killed while a write is posted: the write is rejected (the recorder keeps it queued).

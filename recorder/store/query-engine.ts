@@ -118,24 +118,32 @@ function inBounds(id: string, b: Bounds, desc: boolean): boolean {
 }
 
 /** The offsets of a segment's kind that hold every group's terms, or undefined for "all". */
-function candidateOffsets(env: EngineEnv, kind: Kind, s: number, groups: [string, string][][]): Uint32Array | undefined | null {
+function candidateOffsets(env: EngineEnv, kind: Kind, s: number, groups: [string, string][][], tiers?: TierFilter): Uint32Array | undefined | null {
   const postings = env.dbs.postings;
   if (!groups.length) return undefined;
   if (!postings) return null;
+  if (tiers && !tiers.may(kind, s, groups)) return null;
   let acc: Uint32Array | undefined;
   for (const g of groups) {
     const lists: Uint32Array[] = [];
     for (const [field, term] of g) {
-      const v = postings.get(postingKey(kind, field, term, s));
+      // No copy: decoded before the next read reuses the buffer.
+      const v = fastGet(postings, postingKey(kind, field, term, s));
       if (v) lists.push(decodeOffsets(v));
     }
     if (!lists.length) return null;
     const u = union(lists);
     acc = acc ? intersect(acc, u) : u;
     if (!acc.length) return null;
+    // A few candidates are read and confirmed faster than the other groups are looked up
+    // (every source's row test states all its filters, so candidates may be a superset).
+    if (acc.length <= FEW_CANDIDATES) return acc;
   }
   return acc;
 }
+
+/** Candidates below which candidateOffsets stops intersecting (a row read ~ a posting read). */
+const FEW_CANDIDATES = 8;
 
 /** Candidates of a segment from which its ids are sliced lazily rather than all decoded. */
 const LAZY_MIN = 256;
@@ -213,6 +221,7 @@ class Merger {
     private readonly desc: boolean,
     chunks: Chunk[],
     private readonly rowsOf: Map<Chunk, number>,
+    private readonly tiers?: TierFilter,
   ) {
     // Chunks are opened when the merge frontier reaches their first id in the query's order.
     this.pending = chunks.sort((a, b) => (desc ? cmp(b.max, a.max) : cmp(a.min, b.min)));
@@ -279,7 +288,7 @@ class Merger {
   private sortedSegmentIds(c: Chunk): { count: number; take: () => string | undefined } | undefined {
     if (c.b1 > this.snap) return undefined;
     const kind = c.source.kind;
-    const offs = candidateOffsets(this.env, kind, c.s, c.source.groups);
+    const offs = candidateOffsets(this.env, kind, c.s, c.source.groups, this.tiers);
     if (offs === null) return { count: 0, take: () => undefined };
     // A few candidates decode faster than the id list is fetched.
     if (offs && offs.length < LAZY_MIN) return this.eager(c, offs);
@@ -327,7 +336,7 @@ class Merger {
 
   private segmentIds(c: Chunk, known?: Uint32Array | null): string[] {
     const kind = c.source.kind;
-    const offs = known !== undefined || c.source.groups.length === 0 ? known : candidateOffsets(this.env, kind, c.s, c.source.groups);
+    const offs = known !== undefined || c.source.groups.length === 0 ? known : candidateOffsets(this.env, kind, c.s, c.source.groups, this.tiers);
     if (offs === null) return [];
     // Batch numbers per offset are needed only when the segment reaches past the snapshot.
     const ids = this.env.dbs.segmentIds;
@@ -418,13 +427,18 @@ function compareSort(a: SortValue, b: SortValue): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** A value without a copy: valid until the next read on this thread. */
+function fastGet<K>(db: { getBinaryFast(k: K): Buffer | undefined }, key: K): Buffer | undefined {
+  return db.getBinaryFast(key);
+}
+
 /** Sum of a single posting's sizes over the snapshot's segments (exact, no row read). */
 function postingTotal(env: EngineEnv, src: SourcePlan, snap: number, ranges: readonly SegmentRange[]): number {
   const [[field, term]] = src.groups[0] as [[string, string]];
   let n = 0;
   for (const r of ranges) {
     if (r.b0 > snap || !r.kinds[src.kind]) continue;
-    const value = env.dbs.postings!.get(postingKey(src.kind, field, term, r.s));
+    const value = fastGet(env.dbs.postings!, postingKey(src.kind, field, term, r.s));
     if (!value) continue;
     if (r.b1 <= snap) n += countOffsets(value);
     else {
@@ -464,13 +478,10 @@ export function runQuery<T>(env: EngineEnv, plan: QueryPlan<T>): Page<T> {
   const ranges = env.catalog.list();
   const chunks: Chunk[] = [];
   const rowsOf = new Map<Chunk, number>();
-  // Keyword queries skip, tier by tier, the segments that lack one of their trigrams.
-  const tiers = plan.sources.some((s) => s.groups.some((g) => g.length && g.every(([f]) => f === Q))) ? new TierFilter(env.dbs, tierLast(env.dbs)) : undefined;
   for (const src of plan.sources) {
     for (const r of ranges) {
       const k = r.kinds[src.kind];
       if (!k || r.b0 > snap || !overlaps(k, bounds, desc)) continue;
-      if (tiers && !tiers.may(src.kind, r.s, src.groups)) continue;
       const c: Chunk = { source: src, min: k[0], max: k[1], s: r.s, b0: r.b0, b1: r.b1 };
       chunks.push(c);
       rowsOf.set(c, k[2]);
@@ -478,7 +489,10 @@ export function runQuery<T>(env: EngineEnv, plan: QueryPlan<T>): Page<T> {
     // The open region: its id range is unknown until read; it is opened first.
     chunks.push({ source: src, min: '', max: '\uffff', s: 0, b0: 0, b1: 0 });
   }
-  const merger = new Merger(env, snap, bounds, desc, chunks, rowsOf);
+  // Keyword queries skip, tier by tier, the segments that lack one of their trigrams (checked
+  // as segments are opened: a newest-first page rarely opens many).
+  const tiers = plan.sources.some((s) => s.groups.some((g) => g.length && g.every(([f]) => f === Q))) ? new TierFilter(env.dbs, tierLast(env.dbs)) : undefined;
+  const merger = new Merger(env, snap, bounds, desc, chunks, rowsOf, tiers);
 
   let examined = 0;
   let matches = 0;

@@ -14,7 +14,7 @@ import { Q } from './terms.js';
 /** Segments per tier: the bitmaps a query reads grow with segments / TIER_SEGMENTS, the
  * segments not in a tier yet (read one by one) with TIER_SEGMENTS. 16 balances the two at
  * about a million events (245 segments). */
-export const TIER_SEGMENTS = 16;
+export const TIER_SEGMENTS = 16; // <= 30: a tier's segments are the bits of one int
 const BITMAP_BYTES = TIER_SEGMENTS / 8;
 /** meta: the highest tier built (-1: none). */
 export const TIER_LAST = 'tier:last';
@@ -74,39 +74,43 @@ export function dropTiersBefore(dbs: StoreDbs, firstKept: number): void {
  * built when the query started (bitmaps read once per tier and term).
  */
 export class TierFilter {
-  private readonly cache = new Map<string, Buffer | undefined>();
+  /** Per kind and tier: the segments (bits) that may hold every keyword group. */
+  private readonly masks = new Map<Kind, Map<number, number>>();
 
   constructor(
     private readonly dbs: StoreDbs,
     private readonly last: number,
   ) {}
 
-  /** False only when a keyword group has none of its terms in segment `s`. */
+  /** False only when a keyword group has none of its terms in segment `s`. The groups are the
+   * same on every call for a kind (one query's plan). */
   may(kind: Kind, s: number, groups: readonly (readonly [string, string])[][]): boolean {
     const t = tierOf(s);
     if (t > this.last || !this.dbs.tiers) return true;
-    const bit = (s - 1) % TIER_SEGMENTS;
-    for (const g of groups) {
-      if (!g.length || g.some(([f]) => f !== Q)) continue;
-      let any = false;
-      for (const [, term] of g) {
-        const bm = this.bitmap(t, kind, term);
-        if (bm && bm[bit >> 3]! & (1 << (bit & 7))) {
-          any = true;
-          break;
-        }
-      }
-      if (!any) return false;
-    }
-    return true;
+    let byTier = this.masks.get(kind);
+    if (!byTier) this.masks.set(kind, (byTier = new Map()));
+    let mask = byTier.get(t);
+    if (mask === undefined) byTier.set(t, (mask = this.mask(t, kind, groups)));
+    return (mask & (1 << ((s - 1) % TIER_SEGMENTS))) !== 0;
   }
 
-  private bitmap(t: number, kind: Kind, term: string): Buffer | undefined {
-    const name = `${t}\0${kind}\0${term}`;
-    if (this.cache.has(name)) return this.cache.get(name);
-    const v = this.dbs.tiers!.get([t, kind, Q, term]);
-    const bm = v ? Buffer.from(v) : undefined;
-    this.cache.set(name, bm);
-    return bm;
+  private mask(t: number, kind: Kind, groups: readonly (readonly [string, string])[][]): number {
+    let mask = (1 << TIER_SEGMENTS) - 1;
+    for (const g of groups) {
+      if (!g.length || g.some(([f]) => f !== Q)) continue;
+      let any = 0;
+      for (const [, term] of g) any |= this.bits(t, kind, term);
+      mask &= any;
+      if (!mask) break;
+    }
+    return mask;
+  }
+
+  private bits(t: number, kind: Kind, term: string): number {
+    // No copy: read at once.
+    const v = (this.dbs.tiers as unknown as { getBinaryFast(k: TierKey): Buffer | undefined }).getBinaryFast([t, kind, Q, term]);
+    let n = 0;
+    if (v) for (let i = 0; i < v.length && i < BITMAP_BYTES; i++) n |= v[i]! << (8 * i);
+    return n;
   }
 }
