@@ -118,11 +118,10 @@ function inBounds(id: string, b: Bounds, desc: boolean): boolean {
 }
 
 /** The offsets of a segment's kind that hold every group's terms, or undefined for "all". */
-function candidateOffsets(env: EngineEnv, kind: Kind, s: number, groups: [string, string][][], tiers?: TierFilter): Uint32Array | undefined | null {
+function candidateOffsets(env: EngineEnv, kind: Kind, s: number, groups: [string, string][][]): Uint32Array | undefined | null {
   const postings = env.dbs.postings;
   if (!groups.length) return undefined;
   if (!postings) return null;
-  if (tiers && !tiers.may(kind, s, groups)) return null;
   let acc: Uint32Array | undefined;
   for (const g of groups) {
     const lists: Uint32Array[] = [];
@@ -241,7 +240,8 @@ class Merger {
       const p = this.pending[this.pending.length - 1];
       if (p && (!top || (this.desc ? p.max >= top.cur! : p.min <= top.cur!))) {
         this.pending.pop();
-        this.open(p);
+        // A segment its tier rules out holds no candidate: passed over, not opened.
+        if (p.s === 0 || !this.tiers || this.tiers.may(p.source.kind, p.s, p.source.groups)) this.open(p);
         continue;
       }
       if (!top) return undefined;
@@ -288,7 +288,7 @@ class Merger {
   private sortedSegmentIds(c: Chunk): { count: number; take: () => string | undefined } | undefined {
     if (c.b1 > this.snap) return undefined;
     const kind = c.source.kind;
-    const offs = candidateOffsets(this.env, kind, c.s, c.source.groups, this.tiers);
+    const offs = candidateOffsets(this.env, kind, c.s, c.source.groups);
     if (offs === null) return { count: 0, take: () => undefined };
     // A few candidates decode faster than the id list is fetched.
     if (offs && offs.length < LAZY_MIN) return this.eager(c, offs);
@@ -336,7 +336,7 @@ class Merger {
 
   private segmentIds(c: Chunk, known?: Uint32Array | null): string[] {
     const kind = c.source.kind;
-    const offs = known !== undefined || c.source.groups.length === 0 ? known : candidateOffsets(this.env, kind, c.s, c.source.groups, this.tiers);
+    const offs = known !== undefined || c.source.groups.length === 0 ? known : candidateOffsets(this.env, kind, c.s, c.source.groups);
     if (offs === null) return [];
     // Batch numbers per offset are needed only when the segment reaches past the snapshot.
     const ids = this.env.dbs.segmentIds;
@@ -489,8 +489,9 @@ export function runQuery<T>(env: EngineEnv, plan: QueryPlan<T>): Page<T> {
     // The open region: its id range is unknown until read; it is opened first.
     chunks.push({ source: src, min: '', max: '\uffff', s: 0, b0: 0, b1: 0 });
   }
-  // Keyword queries skip, tier by tier, the segments that lack one of their trigrams (checked
-  // as segments are opened: a newest-first page rarely opens many).
+  // Keyword queries pass over, tier by tier, the segments that lack one of their trigrams: a
+  // few reads per tier instead of a posting read per segment. Checked as the merge reaches a
+  // segment (a newest-first page of a common word reaches few tiers).
   const tiers = plan.sources.some((s) => s.groups.some((g) => g.length && g.every(([f]) => f === Q))) ? new TierFilter(env.dbs, tierLast(env.dbs)) : undefined;
   const merger = new Merger(env, snap, bounds, desc, chunks, rowsOf, tiers);
 
