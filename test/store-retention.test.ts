@@ -9,6 +9,7 @@ import { KIND_OF_TYPE, type Kind } from '../recorder/store/kinds.js';
 import { decodeOffsets } from '../recorder/store/postings.js';
 import { postingParts, type SegmentRecord, type StoreDbs } from '../recorder/store/layout.js';
 import { segmentIdList } from '../recorder/store/segments.js';
+import { tierLast, type TierKey } from '../recorder/store/tiers.js';
 import type { SgEvent } from '../recorder/events.js';
 import type { Store } from '../recorder/store/store.js';
 import { KEY, eventsAt, layoutOf, openStore, withRaw, writeAll } from './helpers/store-chain.js';
@@ -63,6 +64,9 @@ t.test('prunes exactly the expired rows and verify still passes', async (t) => {
   const late = eventsAt(1, T0 + DAY)[0]!;
   await writeAll(store, [late]);
   await store.closeSegment();
+  await store.buildTiers();
+  const tierKeys = (tier: number) => [...layoutOf(store).tiers!.getKeys({ start: [tier] as unknown as TierKey, end: [tier + 1] as unknown as TierKey })].length;
+  t.ok(tierLast(layoutOf(store)) >= 1 && tierKeys(0) > 0 && tierKeys(1) > 0, 'two keyword tiers built');
   const now = T0 + 60 * DAY;
   clock.set(now);
   const emitted: RetentionActivity[] = [];
@@ -86,6 +90,9 @@ t.test('prunes exactly the expired rows and verify still passes', async (t) => {
     t.equal(counts[type], all.filter((e) => e.type === type && !expired(e, now)).length, `count of ${type}`);
   }
   checkIndex(t, layoutOf(store));
+  // Tier 0 (segments 1-16, the first 24 days) lost every segment; tier 1 keeps some.
+  t.equal(tierKeys(0), 0, 'a tier whose segments are all gone goes with them');
+  t.ok(tierKeys(1) > 0, 'a tier with a segment left stays');
   t.equal(emitted.length, 1, 'one activity for the run');
   t.match(emitted[0], { type: 'activity', initiator: 'system', action: 'retention_prune', details: { removed: want, cutoffs: { requests: new Date(now - PERIODS.requests).toISOString() } } });
 
