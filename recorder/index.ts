@@ -7,8 +7,7 @@ export type { StoreOptions, StoreWriter, WriteResult, KvDatabase } from './store
 export { KINDS, KIND_OF_TYPE, kindOf, isEventType } from './store/kinds.js';
 export type { Kind } from './store/kinds.js';
 export { encodeCursor, decodeCursor } from './store/cursor.js';
-export { parseRequestQuery, LIMIT_DEFAULT, LIMIT_MAX, Q_MAX } from './store/request-query.js';
-export type { ParsedRequestQuery } from './store/request-query.js';
+export { LIMIT_DEFAULT, LIMIT_MAX, Q_MAX } from './store/query-parse.js';
 export { mintId, MAX_TS } from './event-id.js';
 export type { Emitter, AuditMode } from './emitter.js';
 export type * from './events.js';

@@ -4,8 +4,8 @@ import t, { type Test } from 'tap';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
-import { mintId } from '../recorder/event-id.js';
 import type { ActivityEvent, HttpRequestEvent } from '../recorder/events.js';
+import { httpEvent } from './fixtures/recorder-helpers.js';
 import { Store } from '../recorder/store/store.js';
 import { runCli } from '../viewer/server/test-harness.js';
 import { localTime } from '../cli/commands/search.js';
@@ -14,26 +14,7 @@ import { terminalSafe, jsonLine } from '../cli/commands/common.js';
 const DAY = 86_400_000;
 let nextBase = Math.ceil(Date.now() / DAY) * DAY + 40 * DAY;
 
-function req(ts: number, over: Partial<HttpRequestEvent>): HttpRequestEvent {
-  return {
-    id: mintId(ts, Date.now()),
-    ts,
-    type: 'http.request',
-    realm: 'client',
-    listener: 'panel',
-    route: 'client',
-    source: 'WEB',
-    method: 'GET',
-    url: 'https://panel.example.com/',
-    status: 200,
-    bytes_in: 0,
-    bytes_out: 10,
-    duration_ms: 1,
-    action: 'view',
-    identity_verified: true,
-    ...over,
-  };
-}
+const req = httpEvent;
 
 async function setup(t: Test) {
   const T0 = nextBase;

@@ -6,6 +6,7 @@ import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { newId } from '../gateway/core/ids.js';
 import type { HttpRequestEvent } from '../recorder/events.js';
+import { httpEvent } from './fixtures/recorder-helpers.js';
 import type { ExportManifest } from '../recorder/export/manifest.js';
 import { columnsOf } from '../recorder/export/columns.js';
 import { startHarness, type Harness, type SignedIn } from '../viewer/server/test-harness.js';
@@ -16,27 +17,17 @@ let nextBase = Math.ceil(Date.now() / DAY) * DAY + 400 * DAY;
 const N = 1234; // more than two store pages of 500
 
 function event(i: number, T0: number): HttpRequestEvent {
-  const ts = T0 + i * 1000;
-  return {
-    id: newId(ts),
-    ts,
-    type: 'http.request',
+  return httpEvent(T0 + i * 1000, {
     realm: i % 3 ? 'client' : 'admin',
-    listener: 'panel',
     route: 'r',
     source: i % 2 ? 'WEB' : 'API',
     method: i % 5 ? 'GET' : 'POST',
     url: i === 7 ? 'https://panel.example.com/x?q==cmd|"/C calc"!A0,\n"next"' : `https://panel.example.com/p/${i}`,
-    status: 200,
-    bytes_in: 0,
-    bytes_out: 10,
-    duration_ms: 1,
     action: i % 5 ? 'view' : 'create',
-    identity_verified: true,
     ip: `10.0.${i >> 8}.${i & 255}`,
     user: { name: i === 9 ? 'Ünïcødé ✓ 🚀' : `User ${i % 17}`, email: `u${i % 17}@example.com`, login: `u${i % 17}` },
     client: `Client ${i % 5}`,
-  };
+  });
 }
 
 async function setup(t: Test): Promise<{ h: Harness; s: SignedIn; events: HttpRequestEvent[] }> {

@@ -6,8 +6,8 @@ import { readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import pino from 'pino';
-import { mintId } from '../recorder/event-id.js';
 import type { ActivityEvent, HttpRequestEvent } from '../recorder/events.js';
+import { httpEvent } from './fixtures/recorder-helpers.js';
 import type { ExportManifest } from '../recorder/export/manifest.js';
 import { Store } from '../recorder/store/store.js';
 import { runCli } from '../viewer/server/test-harness.js';
@@ -17,25 +17,14 @@ const DAY = 86_400_000;
 let nextBase = Math.ceil(Date.now() / DAY) * DAY + 800 * DAY;
 
 function req(i: number, ts: number): HttpRequestEvent {
-  return {
-    id: mintId(ts, Date.now()),
-    ts,
-    type: 'http.request',
+  return httpEvent(ts, {
     realm: i % 2 ? 'client' : 'admin',
-    listener: 'panel',
     route: 'r',
-    source: 'WEB',
     method: i % 3 ? 'GET' : 'POST',
     url: `https://panel.example.com/p/${i}${i === 4 ? '?x="a,b"\n=1' : ''}`,
-    status: 200,
-    bytes_in: 0,
-    bytes_out: 10,
-    duration_ms: 1,
-    action: 'view',
-    identity_verified: true,
     ip: '10.0.0.1',
     user: { name: `User ${i}`, login: `u${i}` },
-  };
+  });
 }
 
 async function setup(t: Test, n = 700) {

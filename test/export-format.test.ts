@@ -8,6 +8,7 @@ import { csvCell, encoderFor, ndjsonLine } from '../recorder/export/formats.js';
 import { parseFrames, sdValue, SyslogFormatter } from '../recorder/export/forward/syslog-format.js';
 import { parseCsv } from './helpers/export.js';
 import type { ActivityEvent, HttpRequestEvent, SessionEndEvent, SessionStartEvent } from '../recorder/events.js';
+import { httpEvent } from './fixtures/recorder-helpers.js';
 
 const hostile = [
   'plain',
@@ -32,28 +33,22 @@ const hostile = [
 ];
 
 function request(url: string, over: Partial<HttpRequestEvent> = {}): HttpRequestEvent {
-  return {
+  return httpEvent(Date.UTC(2025, 9, 27, 21, 13, 37, 123), {
     id: '01JC0000000000000A',
-    ts: Date.UTC(2025, 9, 27, 21, 13, 37, 123),
-    type: 'http.request',
     realm: 'admin',
-    listener: 'panel',
     route: 'admin',
-    source: 'WEB',
     method: 'POST',
     url,
-    status: 200,
     bytes_in: 1,
     bytes_out: 2,
     duration_ms: 3.5,
     action: 'update',
-    identity_verified: true,
     ip: '10.0.0.1',
     client: 'Acme, "Ltd"',
     user: { name: '=HYPERLINK("http://evil")', email: 'a@example.com', login: 'a' },
     user_agent: 'Mozilla\r\n=evil',
     ...over,
-  };
+  });
 }
 
 t.test('csvCell: quoting and the formula guard', async (t) => {
