@@ -42,10 +42,10 @@ export const DEFAULT_SCAN_BUDGET = 20_000;
 
 const DB_NAME_RE = /^[a-z][a-z0-9_-]{0,62}$/;
 const RESERVED_DBS: ReadonlySet<string> = new Set<string>(LAYOUT_DBS);
-/** Where a batch is encoded and committed: `inline` (default) on the calling thread, ~11 us of
- * its CPU per event; `worker` on the writer thread, ~4.7 us of the caller's CPU per event (a
- * structured clone) but ~30% more CPU in all and a lower peak ingest rate. Measured with
- * `npm run bench -- recorder` on the 2-core reference machine. */
+/** Where a batch is encoded and committed: `inline` (default) on the calling thread, ~26 us of
+ * its CPU per event with indexing; `worker` on the writer thread, ~5 us of the caller's CPU per
+ * event (a structured clone) but ~30% more CPU in all and a lower peak ingest rate. Measured with
+ * `npm run bench -- recorder` on the 2-core reference machine (2026-11-22). */
 export const STORE_WRITERS = ['worker', 'inline'] as const;
 export type StoreWriter = (typeof STORE_WRITERS)[number];
 
