@@ -15,6 +15,7 @@ import { ORIGIN_BODY, originConf, proxyConf, startNginx } from './lib/nginx.js';
 import { countStoredRequests, memoryOf, startGateway, type GatewayTarget } from './lib/sessiongate.js';
 import { runWrk, errorCount, type WrkResult } from './lib/wrk.js';
 import { findRoot, formatBars, formatTable, judgeBars, summarize, type Measured, type RssMeasure } from './lib/report.js';
+import { UsageError, intFlag, parseOrUsage, type BenchIo } from './lib/cli.js';
 
 export const TARGETS = ['direct', 'nginx', 'http-proxy', 'floor', 'floor-2t', 'sessiongate-off', 'sessiongate-on', 'sessiongate-node'] as const;
 export type TargetName = (typeof TARGETS)[number];
@@ -54,17 +55,7 @@ const USAGE = `usage: npm run bench -- http [options]
   --out DIR            where the JSON result goes (default bench/results)
 `;
 
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
-
-/** An integer option within [min, max], or `def` when absent (shared by every bench suite). */
-export function intFlag(v: string | true | undefined, name: string, def: number, min: number, max: number): number {
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (v === true || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}`);
-  return n;
-}
+export { UsageError, intFlag, type BenchIo } from './lib/cli.js';
 
 export function parseOptions(argv: string[]): HttpBenchOptions {
   const { flags, positionals } = parseArgs(argv, ['keep', 'strict', 'help']);
@@ -119,10 +110,6 @@ export interface RecordingCheck {
   ok: boolean;
 }
 
-export interface BenchIo {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-}
 
 /** First line a tool prints about its version (nginx -v writes to stderr, wrk -v exits 1). */
 function versionOf(cmd: string, args: string[]): string {
@@ -152,14 +139,9 @@ export function checkRecording(target: string, count: { rows: number; counter: n
 }
 
 export async function run(argv: string[], io: BenchIo = process): Promise<number> {
-  let o: HttpBenchOptions;
-  try {
-    o = parseOptions(argv);
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    (e.message ? io.stderr : io.stdout).write((e.message ? `bench http: ${e.message}\n\n` : '') + USAGE);
-    return e.message ? 2 : 0;
-  }
+  const parsed = parseOrUsage('http', USAGE, io, () => parseOptions(argv));
+  if ('exit' in parsed) return parsed.exit;
+  const o: HttpBenchOptions = parsed.options;
   preflight(o);
   const say = (line: string) => void io.stdout.write(line + '\n');
 

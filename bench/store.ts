@@ -15,7 +15,7 @@ import { parseArgs } from '../cli/io.js';
 import type { HttpRequestEvent } from '../recorder/events.js';
 import type { RequestQuery, Page } from '../recorder/store/types.js';
 import { Store } from '../recorder/store/store.js';
-import { UsageError, intFlag } from './http.js';
+import { UsageError, intFlag, parseOrUsage, type BenchIo } from './lib/cli.js';
 import { bar, findRoot, type Bar } from './lib/report.js';
 import { COMMON_TERMS, RARE_TERMS, csvLine, population, prng, requests, type Population } from './lib/store-data.js';
 
@@ -116,10 +116,6 @@ export function querySet(seed: number, pop: Population, start = SPAN_START, end 
 
 // ---------- running ----------
 
-export interface BenchIo {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-}
 
 interface QueryTiming {
   shape: Shape;
@@ -185,14 +181,9 @@ function runPython(args: string[], onLine?: (line: string) => void): Promise<str
 }
 
 export async function run(argv: string[], io: BenchIo = process): Promise<number> {
-  let o: StoreBenchOptions;
-  try {
-    o = parseOptions(argv);
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    (e.message ? io.stderr : io.stdout).write((e.message ? `bench store: ${e.message}\n\n` : '') + USAGE);
-    return e.message ? 2 : 0;
-  }
+  const parsed = parseOrUsage('store', USAGE, io, () => parseOptions(argv));
+  if ('exit' in parsed) return parsed.exit;
+  const o: StoreBenchOptions = parsed.options;
   const say = (line: string) => void io.stdout.write(line + '\n');
   if (o.sqlite && spawnSync('python3', ['-c', 'import sqlite3'], { stdio: 'ignore' }).status !== 0) throw new Error('python3 with sqlite3 not found: install python3 or run with --sqlite off');
   const base = tmpdir();

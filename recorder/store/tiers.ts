@@ -6,7 +6,6 @@
 // set when segment TIER_SEGMENTS * t + 1 + i has a posting for the term. Tiers are derived data, built in the
 // background from the postings once all of a tier's segments are closed (never rewritten:
 // retention only takes postings away, so a tier stays a superset of what its segments hold).
-import type { Database } from 'lmdb';
 import type { Kind } from './kinds.js';
 import { metaNumber, type PostingKey, type StoreDbs } from './layout.js';
 import { Q } from './terms.js';
@@ -20,7 +19,6 @@ const BITMAP_BYTES = TIER_SEGMENTS / 8;
 export const TIER_LAST = 'tier:last';
 
 export type TierKey = [number, Kind, string, string];
-export type TiersDb = Database<Buffer, TierKey>;
 
 export function tierOf(s: number): number {
   return Math.floor((s - 1) / TIER_SEGMENTS);
