@@ -15,7 +15,7 @@ import { ORIGIN_BODY, originConf, proxyConf, startNginx } from './lib/nginx.js';
 import { countStoredRequests, memoryOf, startGateway, type GatewayTarget } from './lib/sessiongate.js';
 import { runWrk, errorCount, type WrkResult } from './lib/wrk.js';
 import { findRoot, formatBars, formatTable, judgeBars, summarize, type Measured, type RssMeasure } from './lib/report.js';
-import { UsageError, intFlag, parseOrUsage, type BenchIo } from './lib/cli.js';
+import { UsageError, intFlag, parseOrUsage, withInterrupt, type BenchIo } from './lib/cli.js';
 
 export const TARGETS = ['direct', 'nginx', 'http-proxy', 'floor', 'floor-2t', 'sessiongate-off', 'sessiongate-on', 'sessiongate-node'] as const;
 export type TargetName = (typeof TARGETS)[number];
@@ -159,15 +159,15 @@ export async function run(argv: string[], io: BenchIo = process): Promise<number
       process.exit(130);
     });
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-
   try {
-    return await benchmark(o, tmp, procs, say);
+    return await withInterrupt(onSignal, async () => {
+      try {
+        return await benchmark(o, tmp, procs, say);
+      } finally {
+        await procs.stopAll();
+      }
+    });
   } finally {
-    await procs.stopAll();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
     cleanup();
   }
 }

@@ -15,7 +15,7 @@ import { parseArgs } from '../cli/io.js';
 import type { HttpRequestEvent } from '../recorder/events.js';
 import type { RequestQuery, Page } from '../recorder/store/types.js';
 import { Store } from '../recorder/store/store.js';
-import { UsageError, intFlag, parseOrUsage, type BenchIo } from './lib/cli.js';
+import { UsageError, intFlag, parseOrUsage, withInterrupt, type BenchIo } from './lib/cli.js';
 import { bar, findRoot, type Bar } from './lib/report.js';
 import { COMMON_TERMS, RARE_TERMS, csvLine, population, prng, requests, type Population } from './lib/store-data.js';
 
@@ -200,13 +200,9 @@ export async function run(argv: string[], io: BenchIo = process): Promise<number
     cleanup();
     process.exit(130);
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
   try {
-    return await benchmark(o, tmp, say, free);
+    return await withInterrupt(onSignal, () => benchmark(o, tmp, say, free));
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
     cleanup();
   }
 }

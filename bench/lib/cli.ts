@@ -28,3 +28,15 @@ export function parseOrUsage<O>(suite: string, usage: string, io: BenchIo, parse
     return { exit: e.message ? 2 : 0 };
   }
 }
+
+/** Runs `work` with `onSignal` handling SIGINT and SIGTERM (a bench interrupted cleans up after itself). */
+export async function withInterrupt<T>(onSignal: (sig: NodeJS.Signals) => void, work: () => Promise<T>): Promise<T> {
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await work();
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
