@@ -1,26 +1,37 @@
-// Rebuild dist/ when any TypeScript source is newer than the last build, so `npm start`
-// and `npm run bench` work on a fresh clone without a separate build step.
-import { statSync, readdirSync, existsSync } from 'node:fs';
+// Rebuild dist/ when any source is newer than the last build, so `npm start` and `npm run bench`
+// work on a fresh clone without a separate build step: TypeScript with tsc, and the viewer's
+// browser app (viewer/web) with Vite.
+import { statSync, readdirSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 
-const roots = ['config', 'gateway', 'recorder', 'viewer', 'cli', 'bench', 'demo'];
-const stamp = 'dist/.build-stamp';
-function newest(dir) {
+const force = process.argv.includes('--force');
+function newest(dir, test, skip = () => false) {
   let t = 0;
   if (!existsSync(dir)) return t;
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
-    if (e.isDirectory()) { if (e.name !== 'node_modules' && e.name !== 'web') t = Math.max(t, newest(p)); }
-    else if (e.name.endsWith('.ts')) t = Math.max(t, statSync(p).mtimeMs);
+    if (e.isDirectory()) {
+      if (e.name !== 'node_modules' && !skip(e.name)) t = Math.max(t, newest(p, test, skip));
+    } else if (test(e.name)) t = Math.max(t, statSync(p).mtimeMs);
   }
   return t;
 }
-const src = Math.max(...roots.map(newest), statSync('tsconfig.json').mtimeMs);
-const built = existsSync(stamp) ? statSync(stamp).mtimeMs : 0;
-if (src > built || process.argv.includes('--force')) {
+const mtime = (f) => (existsSync(f) ? statSync(f).mtimeMs : 0);
+
+const roots = ['config', 'gateway', 'recorder', 'viewer', 'cli', 'bench', 'demo'];
+const stamp = 'dist/.build-stamp';
+const src = Math.max(...roots.map((r) => newest(r, (n) => n.endsWith('.ts'), (n) => n === 'web')), mtime('tsconfig.json'));
+if (force || src > mtime(stamp)) {
   process.stderr.write('sessiongate: building TypeScript (tsc)...\n');
   execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
-  const { writeFileSync } = await import('node:fs');
   writeFileSync(stamp, new Date().toISOString() + '\n');
+}
+
+const web = 'viewer/web';
+const webStamp = 'dist/viewer/web/index.html';
+const webSrc = Math.max(newest(web, () => true), mtime('package-lock.json'));
+if (force || webSrc > mtime(webStamp)) {
+  process.stderr.write('sessiongate: building the viewer app (vite)...\n');
+  execFileSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--config', `${web}/vite.config.mjs`], { stdio: 'inherit' });
 }

@@ -321,13 +321,30 @@ t.test('/healthz and /metrics need no sign-in', async (t) => {
   t.match(m.text, /# TYPE sessiongate_live_sessions gauge/);
 });
 
-t.test('placeholder page and API reference', async (t) => {
+t.test('the browser app, its files and the API reference', async (t) => {
   const h = await harness(t);
   const page = await h.call('GET', '/');
   t.equal(page.status, 200);
   t.match(page.headers['content-type'], /^text\/html/);
-  t.match(page.text, /href="\/docs\/api.md"/);
+  t.match(page.text, /<div id="app">/, 'the built app (pretest builds it)');
   hasSecurityHeaders(t, page.headers, 'page');
+  const deep = await h.call('GET', '/admin-sessions?q=x');
+  t.equal(deep.status, 200, 'a page path answers with the app');
+  t.equal(deep.text, page.text);
+  const script = /src="(\/assets\/[^"]+\.js)"/.exec(page.text)?.[1];
+  t.ok(script, 'the page loads a script from /assets');
+  const js = await h.call('GET', script!);
+  t.equal(js.status, 200);
+  t.match(js.headers['content-type'], /^text\/javascript/);
+  hasSecurityHeaders(t, js.headers, 'asset');
+  t.notMatch(page.text, /<script>|<style>|style="/, 'nothing inline: the CSP forbids it');
+  errorCode(t, await h.call('GET', '/assets/nothing.js'), 404, 'SG_ERR_NOT_FOUND', 'missing asset');
+  errorCode(t, await h.call('GET', '/nothing.js'), 404, 'SG_ERR_NOT_FOUND', 'missing top-level file');
+  errorCode(t, await h.call('GET', '/api'), 404, 'SG_ERR_NOT_FOUND', '/api is not a page');
+  errorCode(t, await h.call('POST', '/admin-sessions', { json: {} }), 405, 'SG_ERR_METHOD_NOT_ALLOWED', 'pages are GET only');
+  const icon = await h.call('GET', '/favicon.svg');
+  t.equal(icon.status, 200);
+  t.match(icon.headers['content-type'], /^image\/svg\+xml/);
   const doc = await h.call('GET', '/docs/api.md');
   t.equal(doc.status, 200);
   t.match(doc.headers['content-type'], /^text\/markdown/);

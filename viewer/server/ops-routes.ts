@@ -1,25 +1,12 @@
-// Unauthenticated endpoints: health for load balancers, Prometheus metrics, and a placeholder
-// page (the browser UI is a later issue) linking the API reference.
+// Unauthenticated endpoints: health for load balancers, Prometheus metrics, the API reference,
+// and the browser app's files (ui-routes.ts), matched last.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Route, ViewerContext } from './context.js';
 import { errorBody, json } from './reply.js';
+import { uiRoutes } from './ui-routes.js';
 
-const PAGE = `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sessiongate viewer</title>
-</head>
-<body>
-<h1>Sessiongate viewer</h1>
-<p>The browser interface is coming in a later version. The JSON API is available now.</p>
-<p><a href="/docs/api.md">API reference</a> &middot; <a href="/healthz">health</a> &middot; <a href="/metrics">metrics</a></p>
-</body>
-</html>
-`;
 
 /** docs/api.md, found from this file both in the source tree and in dist/. */
 function findApiDoc(): string | undefined {
@@ -63,12 +50,6 @@ export function opsRoutes(ctx: ViewerContext): Route[] {
     },
     {
       method: 'GET',
-      path: '/',
-      access: 'public',
-      handler: () => ({ status: 200, contentType: 'text/html; charset=utf-8', body: PAGE }),
-    },
-    {
-      method: 'GET',
       path: '/docs/api.md',
       access: 'public',
       handler: () => {
@@ -77,5 +58,6 @@ export function opsRoutes(ctx: ViewerContext): Route[] {
         return { status: 200, contentType: 'text/markdown; charset=utf-8', body: apiDoc };
       },
     },
+    ...uiRoutes(),
   ];
 }

@@ -1,0 +1,95 @@
+// The viewer app: asks who is signed in, shows the sign-in page or the page of the current path,
+// and goes back to sign-in whenever the server says the session has ended.
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { onSessionEnd, signOut, whoAmI, describeError, type Me, type Role } from './api.js';
+import { Layout, NAV } from './components/layout.js';
+import { ErrorBox, Loading } from './components/states.js';
+import { ActivityLog } from './pages/activity.js';
+import { LiveSessions } from './pages/live.js';
+import { PanelRequests } from './pages/panel-requests.js';
+import { SignIn } from './pages/sign-in.js';
+import { Timeline } from './pages/timeline.js';
+import { Users } from './pages/users.js';
+import { navigate, useLocation } from './router.js';
+import './styles.css';
+
+function home(role: Role): string {
+  return role === 'security' ? '/live' : '/admin-sessions';
+}
+
+const TITLES: Record<string, string> = Object.fromEntries(NAV.map((n) => [n.path, n.label]));
+
+function Page({ path, me }: { path: string; me: Me }) {
+  const nav = NAV.find((n) => n.path === path);
+  if (nav && !nav.roles.includes(me.user.role)) {
+    return <ErrorBox message={`The ${me.user.role} role cannot open ${nav.label}.`} />;
+  }
+  switch (path) {
+    case '/client-sessions':
+      return <PanelRequests key="client" realm="client" me={me} />;
+    case '/admin-sessions':
+      return <PanelRequests key="admin" realm="admin" me={me} />;
+    case '/activity':
+      return <ActivityLog me={me} />;
+    case '/live':
+      return <LiveSessions me={me} />;
+    case '/timeline':
+      return <Timeline />;
+    case '/users':
+      return <Users me={me} />;
+    default:
+      return <ErrorBox message="There is no such page." />;
+  }
+}
+
+function App() {
+  const loc = useLocation();
+  const [me, setMe] = useState<Me | undefined | null>(null);
+  const [fatal, setFatal] = useState('');
+  const [message, setMessage] = useState<string | undefined>();
+
+  useEffect(() => {
+    onSessionEnd((why) => {
+      setMe(undefined);
+      setMessage(why);
+    });
+    whoAmI().then(setMe, (e) => setFatal(describeError(e)));
+  }, []);
+
+  useEffect(() => {
+    if (me && (loc.path === '/' || loc.path === '/login')) navigate(home(me.user.role), true);
+  }, [me, loc.path]);
+
+  useEffect(() => {
+    document.title = me ? `${TITLES[loc.path] ?? 'Sessiongate'} · Sessiongate` : 'Sign in · Sessiongate';
+  }, [me, loc.path]);
+
+  if (fatal) return <ErrorBox message={fatal} onRetry={() => location.reload()} />;
+  if (me === null) return <Loading label="Starting…" />;
+  if (!me)
+    return (
+      <SignIn
+        message={message}
+        onSignedIn={(m) => {
+          setMessage(undefined);
+          setMe(m);
+        }}
+      />
+    );
+  return (
+    <Layout
+      me={me}
+      path={loc.path}
+      onSignOut={async () => {
+        await signOut().catch(() => {});
+        setMe(undefined);
+        setMessage('You have signed out.');
+      }}
+    >
+      <Page path={loc.path} me={me} />
+    </Layout>
+  );
+}
+
+render(<App />, document.getElementById('app')!);

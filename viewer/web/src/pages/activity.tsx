@@ -1,0 +1,146 @@
+// Activity Log (seed 002): the panels' own create/update/delete/login requests together with
+// Sessiongate's own activity (sign-ins, searches, exports, terminations, locks, retention), with
+// date, IP, initiator, action type, description and View details.
+import { useState } from 'preact/hooks';
+import type { Me, SgEvent } from '../api.js';
+import { AutoRefresh } from '../components/auto-refresh.js';
+import { ActionBadge, TypeBadge } from '../components/badges.js';
+import { DateRange } from '../components/date-range.js';
+import { EventDetails } from '../components/details.js';
+import { ExportDialog, type Encryption } from '../components/export-dialog.js';
+import { IdentityLink, UserCell } from '../components/identity.js';
+import { PageHeader } from '../components/layout.js';
+import { Results } from '../components/results.js';
+import { SearchBox } from '../components/search-box.js';
+import { DataTable, type Column } from '../components/table.js';
+import { formatTime, timeZoneName } from '../format.js';
+import { useSearch } from '../hooks/use-search.js';
+import { num, useUrlState } from '../url-state.js';
+
+const ACTIONS = ['create', 'update', 'delete', 'login', 'logout', 'login_failed', 'search', 'view', 'export', 'terminate', 'lock', 'unlock', 'retention_prune', 'config_reload'];
+
+function description(r: SgEvent): string {
+  if (r.type === 'http.request') return `${String(r.method ?? '')} ${String(r.url ?? '')}`.trim();
+  if (r.type === 'audit.gap') return String(r.description ?? `${String(r.lost ?? '?')} events could not be stored (${String(r.reason ?? 'unknown')})`);
+  return String(r.description ?? '');
+}
+
+function Initiator({ r }: { r: SgEvent }) {
+  if (r.type === 'http.request') return <UserCell user={r.user} />;
+  const who = typeof r.initiator === 'string' ? r.initiator : undefined;
+  if (!who) return <span class="muted">—</span>;
+  if (who === 'system' || who === 'cli') return <span class="system">{who}</span>;
+  return (
+    <div class="user-cell">
+      <IdentityLink kind="login" value={r.user?.login ?? who} label={who} />
+      {r.user?.email && (
+        <div class="sub">
+          <IdentityLink kind="email" value={r.user.email} />
+        </div>
+      )}
+    </div>
+  );
+}
+
+export function ActivityLog({ me }: { me: Me }) {
+  const [st, set] = useUrlState({ q: '', from: '', to: '', action: '', initiator: '', types: '', sort: 'time', order: 'desc', auto: '', every: '5' });
+  const [details, setDetails] = useState<string | undefined>();
+  const [exporting, setExporting] = useState(false);
+  const filters = { q: st.q || undefined, from: num(st.from), to: num(st.to), action: st.action || undefined, initiator: st.initiator || undefined, types: st.types || undefined };
+  const params = { ...filters, sort: st.sort, order: st.order };
+  const s = useSearch<SgEvent>({ kind: 'activity', params, key: (r) => r.id, auto: { on: st.auto === '1', interval: Number(st.every) || 5 }, pushRows: true });
+  const columns: Column<SgEvent>[] = [
+    {
+      id: 'time',
+      label: 'Date',
+      sort: 'time',
+      className: 'col-time',
+      render: (r) => (
+        <button type="button" class="linklike" onClick={() => setDetails(r.id)}>
+          {formatTime(r.ts)}
+        </button>
+      ),
+    },
+    { id: 'ip', label: 'IP Address', className: 'col-ip', render: (r) => <IdentityLink kind="ip" value={r.ip} /> },
+    { id: 'initiator', label: 'Initiator', sort: 'initiator', render: (r) => <Initiator r={r} /> },
+    {
+      id: 'action',
+      label: 'Action Type',
+      sort: 'action',
+      render: (r) => (
+        <span class="stack">
+          <ActionBadge action={r.type === 'audit.gap' ? 'audit_gap' : r.action} />
+          {r.type !== 'activity' && <TypeBadge type={r.type} />}
+        </span>
+      ),
+    },
+    { id: 'description', label: 'Description', className: 'col-desc', render: (r) => <span class="desc">{description(r)}</span> },
+    {
+      id: 'view',
+      label: '',
+      className: 'col-actions',
+      render: (r) => (
+        <button type="button" class="btn btn-small" onClick={() => setDetails(r.id)} aria-label={`View details of the entry at ${formatTime(r.ts)}`}>
+          View
+        </button>
+      ),
+    },
+  ];
+  return (
+    <section>
+      <PageHeader
+        title="Activity Log"
+        subtitle="What the panels' users changed, and everything done in Sessiongate itself."
+        actions={<AutoRefresh on={st.auto === '1'} interval={Number(st.every) || 5} live={s.live} onChange={(on, every) => set({ auto: on ? '1' : '', every: String(every) })} />}
+      />
+      <div class="toolbar">
+        <DateRange value={{ from: num(st.from), to: num(st.to) }} onApply={(r) => set({ from: r.from?.toString(), to: r.to?.toString() })} />
+      </div>
+      <div class="toolbar">
+        <SearchBox value={st.q} onSearch={(q) => set({ q })} label="Search" placeholder="Search initiator, description, IP, client or target" />
+        <select aria-label="Action type" value={st.action} onChange={(e) => set({ action: e.currentTarget.value })}>
+          <option value="">Any action</option>
+          {ACTIONS.map((a) => (
+            <option key={a} value={a}>
+              {a.replace(/_/g, ' ')}
+            </option>
+          ))}
+        </select>
+        <input
+          type="text"
+          aria-label="Initiator"
+          placeholder="Initiator (user, login, system)"
+          value={st.initiator}
+          maxLength={256}
+          onChange={(e) => set({ initiator: e.currentTarget.value.trim() })}
+        />
+        <select aria-label="Source of entries" value={st.types} onChange={(e) => set({ types: e.currentTarget.value })}>
+          <option value="">Panels and Sessiongate</option>
+          <option value="http.request">Panel changes only</option>
+          <option value="activity,audit.gap">Sessiongate only</option>
+        </select>
+        <span class="spacer" />
+        <button type="button" class="btn" onClick={s.reload}>
+          Refresh
+        </button>
+        <button type="button" class="btn" onClick={() => setExporting(true)}>
+          Export
+        </button>
+      </div>
+      <Results s={s} empty="No activity matches these filters.">
+        <DataTable
+          caption="Activity log"
+          columns={columns}
+          rows={s.items}
+          rowKey={(r) => r.id}
+          rowClass={(r) => (s.fresh.has(r.id) ? 'fresh' : '')}
+          sort={{ sort: st.sort, order: st.order as 'asc' | 'desc' }}
+          onSort={(x) => set({ sort: x.sort, order: x.order })}
+        />
+      </Results>
+      <p class="muted small">Times in {timeZoneName()}.</p>
+      {details && <EventDetails id={details} onClose={() => setDetails(undefined)} />}
+      {exporting && <ExportDialog kind="activity" filters={params} encryption={(me.settings?.export_encryption ?? 'off') as Encryption} onClose={() => setExporting(false)} />}
+    </section>
+  );
+}

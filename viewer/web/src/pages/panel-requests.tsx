@@ -1,0 +1,142 @@
+// Client Sessions and Admin Sessions (seeds 000, 001): every panel request of one realm, newest
+// first, with the seeds' columns in their order, the date range with Apply, the search box, the
+// WEB/API and method filters, sortable columns, auto refresh (pushed live), Hide Me on the admin
+// page, a details view and export.
+import { useState } from 'preact/hooks';
+import type { Me, SgEvent } from '../api.js';
+import { AutoRefresh } from '../components/auto-refresh.js';
+import { MethodBadge, SourceBadge } from '../components/badges.js';
+import { DateRange } from '../components/date-range.js';
+import { EventDetails } from '../components/details.js';
+import { ExportDialog, type Encryption } from '../components/export-dialog.js';
+import { IdentityLink, UserCell } from '../components/identity.js';
+import { PageHeader } from '../components/layout.js';
+import { Results } from '../components/results.js';
+import { SearchBox } from '../components/search-box.js';
+import { DataTable, type Column } from '../components/table.js';
+import { formatTime, timeZoneName } from '../format.js';
+import { useSearch } from '../hooks/use-search.js';
+import { num, useUrlState } from '../url-state.js';
+
+const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'];
+
+export function PanelRequests({ realm, me }: { realm: 'admin' | 'client'; me: Me }) {
+  const admin = realm === 'admin';
+  const [st, set] = useUrlState({ q: '', from: '', to: '', source: '', method: '', hide_me: '', sort: 'time', order: 'desc', auto: '', every: '5' });
+  const [details, setDetails] = useState<string | undefined>();
+  const [exporting, setExporting] = useState(false);
+  const filters = {
+    realm,
+    q: st.q || undefined,
+    from: num(st.from),
+    to: num(st.to),
+    source: st.source || undefined,
+    method: st.method || undefined,
+    hide_me: admin && st.hide_me === '1' ? true : undefined,
+  };
+  const params = { ...filters, sort: st.sort, order: st.order };
+  const s = useSearch<SgEvent>({ kind: 'requests', params, key: (r) => r.id, auto: { on: st.auto === '1', interval: Number(st.every) || 5 }, pushRows: true });
+
+  const who: Column<SgEvent> = admin
+    ? { id: 'user', label: 'Admin', sort: 'user', render: (r) => <UserCell user={r.user} /> }
+    : { id: 'user', label: 'User', sort: 'user', render: (r) => <UserCell user={r.user} /> };
+  const columns: Column<SgEvent>[] = [
+    {
+      id: 'time',
+      label: 'Date',
+      sort: 'time',
+      className: 'col-time',
+      render: (r) => (
+        <button type="button" class="linklike" onClick={() => setDetails(r.id)} title="Details">
+          {formatTime(r.ts)}
+        </button>
+      ),
+    },
+    ...(admin ? [] : [{ id: 'client', label: 'Client', sort: 'client', render: (r: SgEvent) => (r.client ? String(r.client) : <span class="muted">—</span>) }]),
+    who,
+    { id: 'ip', label: 'IP Address', sort: 'ip', className: 'col-ip', render: (r) => <IdentityLink kind="ip" value={r.ip} /> },
+    { id: 'url', label: 'URL', sort: 'url', className: 'col-url', render: (r) => <span class="url" title={String(r.url ?? '')}>{String(r.url ?? '')}</span> },
+    { id: 'source', label: 'Type', sort: 'source', render: (r) => <SourceBadge source={r.source} /> },
+    { id: 'method', label: 'Method', sort: 'method', render: (r) => <MethodBadge method={r.method} /> },
+    { id: 'status', label: 'Status', sort: 'status', className: 'col-num', render: (r) => <span class={`status status-${String(r.status ?? '').slice(0, 1)}xx`}>{String(r.status ?? '—')}</span> },
+    {
+      id: 'view',
+      label: '',
+      className: 'col-actions',
+      render: (r) => (
+        <button type="button" class="btn btn-small" onClick={() => setDetails(r.id)} aria-label={`Details of the request at ${formatTime(r.ts)}`}>
+          View
+        </button>
+      ),
+    },
+  ];
+
+  return (
+    <section>
+      <PageHeader
+        title={admin ? 'Admin Sessions' : 'Client Sessions'}
+        subtitle={admin ? 'Every request by administrators, through the web panel and the API.' : 'Every request by clients and their users, through the client area and the API.'}
+        actions={
+          <AutoRefresh
+            on={st.auto === '1'}
+            interval={Number(st.every) || 5}
+            live={s.live}
+            onChange={(on, every) => set({ auto: on ? '1' : '', every: String(every) })}
+          />
+        }
+      />
+      <div class="toolbar">
+        <DateRange value={{ from: num(st.from), to: num(st.to) }} onApply={(r) => set({ from: r.from?.toString(), to: r.to?.toString() })} />
+      </div>
+      <div class="toolbar">
+        <SearchBox
+          value={st.q}
+          onSearch={(q) => set({ q })}
+          label="Search"
+          placeholder={admin ? 'Search admin name, email, IP or URL' : 'Search client, user, email, IP or URL'}
+        />
+        <select aria-label="Type" value={st.source} onChange={(e) => set({ source: e.currentTarget.value })}>
+          <option value="">WEB and API</option>
+          <option value="WEB">WEB</option>
+          <option value="API">API</option>
+        </select>
+        <select aria-label="Method" value={st.method} onChange={(e) => set({ method: e.currentTarget.value })}>
+          <option value="">Any method</option>
+          {METHODS.map((m) => (
+            <option key={m} value={m}>
+              {m}
+            </option>
+          ))}
+        </select>
+        {admin && (
+          <label class="check" title="Leave out your own panel identities and your current IP">
+            <input type="checkbox" name="hide_me" checked={st.hide_me === '1'} onChange={(e) => set({ hide_me: e.currentTarget.checked ? '1' : '' })} /> Hide Me
+          </label>
+        )}
+        <span class="spacer" />
+        <button type="button" class="btn" onClick={s.reload} title="Refresh now">
+          Refresh
+        </button>
+        {me.user.role !== 'security' && (
+          <button type="button" class="btn" onClick={() => setExporting(true)}>
+            Export
+          </button>
+        )}
+      </div>
+      <Results s={s} empty={st.q || st.from || st.to || st.source || st.method ? 'No request matches these filters.' : 'No requests recorded yet.'}>
+        <DataTable
+          caption={admin ? 'Admin sessions' : 'Client sessions'}
+          columns={columns}
+          rows={s.items}
+          rowKey={(r) => r.id}
+          rowClass={(r) => (s.fresh.has(r.id) ? 'fresh' : '')}
+          sort={{ sort: st.sort, order: st.order as 'asc' | 'desc' }}
+          onSort={(x) => set({ sort: x.sort, order: x.order })}
+        />
+      </Results>
+      <p class="muted small">Times in {timeZoneName()}.</p>
+      {details && <EventDetails id={details} onClose={() => setDetails(undefined)} />}
+      {exporting && <ExportDialog kind="requests" filters={params} encryption={(me.settings?.export_encryption ?? 'off') as Encryption} onClose={() => setExporting(false)} />}
+    </section>
+  );
+}
