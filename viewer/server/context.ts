@@ -57,7 +57,7 @@ export interface RouteInput {
 export type Access = 'public' | 'optional' | readonly ViewerRole[];
 
 export interface Route {
-  method: 'GET' | 'POST' | 'DELETE';
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   /** `/api/live/:id/terminate`: `:name` matches one non-empty segment. */
   path: string;
   access: Access;

@@ -19,8 +19,10 @@ import { FailureRateLimiter } from './rate-limit.js';
 import { errorBody, errorReply, json } from './reply.js';
 import { requestRoutes } from './requests-routes.js';
 import { exportRoutes } from './export-routes.js';
+import { eventRoutes } from './event-routes.js';
 import { Router } from './router.js';
 import { ViewerSessions } from './sessions.js';
+import { usersRoutes } from './users-routes.js';
 
 export type { ViewerDeps } from './context.js';
 export { parseRequestQuery } from './query-params.js';
@@ -73,7 +75,7 @@ export function createViewer(cfg: ViewerConfig, deps: ViewerDeps, opts: ViewerOp
   const sessions = new ViewerSessions({ clock: deps.clock, logger, ttlMs: cfg.session_ttl, idleMs: opts.idleMs ?? DEFAULT_IDLE_MS, db: deps.sessionsDb });
   const limiter = new FailureRateLimiter({ clock: deps.clock, maxAttempts: cfg.login_rate_limit.max_attempts, windowMs: cfg.login_rate_limit.window });
   const ctx: ViewerContext = { cfg, deps, sessions, limiter, tls };
-  const router = new Router([...authRoutes(ctx), ...requestRoutes(ctx), ...exportRoutes(ctx), ...liveRoutes(ctx), ...opsRoutes(ctx)]);
+  const router = new Router([...authRoutes(ctx), ...requestRoutes(ctx), ...exportRoutes(ctx), ...liveRoutes(ctx), ...usersRoutes(ctx), ...eventRoutes(ctx), ...opsRoutes(ctx)]);
 
   let app: TemplatedApp | undefined;
   let listenSocket: us_listen_socket | undefined;

@@ -14,7 +14,8 @@ const LOCK_KINDS: readonly LockKind[] = ['user', 'login', 'email', 'ip'];
 const PROTOCOLS: readonly Protocol[] = ['ssh', 'sftp', 'ftp', 'http', 'web-ssh', 'local'];
 const MAX_LOCK_MS = 10 * 365 * 86_400_000;
 
-function onlyParams(query: string, known: readonly string[]): URLSearchParams {
+/** Refuses unknown or repeated query parameters (endpoints without filters take none). */
+export function onlyParams(query: string, known: readonly string[]): URLSearchParams {
   const params = new URLSearchParams(query);
   for (const k of new Set(params.keys())) {
     if (!known.includes(k)) throw badParam(k.slice(0, 64).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?'), `unknown parameter${known.length ? ` (known: ${known.join(', ')})` : ''}`);
