@@ -38,6 +38,14 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     lines.push('', `  demo viewer sign-in: ${name} / ${password}   (generated now; changes on every demo start)`);
     lines.push(`  search from the terminal: npm run sessiongate -- search --config ${file}`);
   }
+  if (config.demo?.traffic) {
+    const first = Object.values(urls.http)[0];
+    if (first) {
+      const { runDemoTraffic } = await import('../../demo/traffic.js');
+      const r = await runDemoTraffic(first);
+      lines.push(`  demo traffic: ${r.requests} panel requests sent through the gateway${r.failed ? ` (${r.failed} failed)` : ''}; open the viewer to see them`);
+    }
+  }
   lines.push('', 'Stop with Ctrl-C (SIGINT) or SIGTERM: queued records are flushed before exit.', '');
   io.stdout.write(lines.join('\n') + '\n');
   logger.info({ urls }, 'started');

@@ -9,19 +9,20 @@ import pino from 'pino';
 import type { Test } from 'tap';
 import { loadConfig } from '../../config/loader.js';
 import { startGateway, type Gateway } from '../../cli/app.js';
+import type { Clock } from '../../gateway/core/runtime.js';
 
 export function tempDir(prefix = 'sg-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
 /** Writes `yaml` (with `${DATA}` replaced by a temp data dir) to a file, loads it, starts a gateway. */
-export async function startTestGateway(t: Test, yaml: string, opts: { dataDir?: string } = {}): Promise<{ gw: Gateway; dataDir: string; file: string }> {
+export async function startTestGateway(t: Test, yaml: string, opts: { dataDir?: string; clock?: Clock } = {}): Promise<{ gw: Gateway; dataDir: string; file: string }> {
   const dir = tempDir();
   const dataDir = opts.dataDir ?? join(dir, 'data');
   const file = join(dir, 'sessiongate.yaml');
   writeFileSync(file, yaml.replaceAll('${DATA}', dataDir));
   const { config } = await loadConfig(file);
-  const gw = await startGateway(config, { logger: pino({ level: process.env.SG_TEST_LOG ?? 'silent' }) });
+  const gw = await startGateway(config, { logger: pino({ level: process.env.SG_TEST_LOG ?? 'silent' }), ...(opts.clock ? { clock: opts.clock } : {}) });
   t.teardown(async () => {
     await gw.close(0);
     if (!opts.dataDir) rmSync(dir, { recursive: true, force: true });

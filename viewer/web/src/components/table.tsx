@@ -24,19 +24,20 @@ export function DataTable<T>(props: {
   sort?: SortState;
   onSort?: (s: SortState) => void;
   selected?: Set<string>;
-  onSelect?: (next: Set<string>) => void;
+  /** Takes an update of the previous selection (two quick clicks must both count). */
+  onSelect?: (update: (prev: Set<string>) => Set<string>) => void;
   caption: string;
   rowClass?: (row: T) => string;
 }) {
   const { columns, rows, rowKey, sort, onSort, selected, onSelect } = props;
   const all = selected !== undefined && rows.length > 0 && rows.every((r) => selected.has(rowKey(r)));
-  const toggle = (k: string) => {
-    if (!selected || !onSelect) return;
-    const next = new Set(selected);
-    if (next.has(k)) next.delete(k);
-    else next.add(k);
-    onSelect(next);
-  };
+  const toggle = (k: string) =>
+    onSelect?.((prev) => {
+      const next = new Set(prev);
+      if (next.has(k)) next.delete(k);
+      else next.add(k);
+      return next;
+    });
   return (
     <div class="table-wrap">
       <table class="data">
@@ -45,7 +46,7 @@ export function DataTable<T>(props: {
           <tr>
             {selected && (
               <th class="col-select">
-                <input type="checkbox" aria-label="Select all" checked={all} onChange={() => onSelect?.(all ? new Set() : new Set(rows.map(rowKey)))} />
+                <input type="checkbox" aria-label="Select all" checked={all} onChange={() => onSelect?.(() => (all ? new Set() : new Set(rows.map(rowKey))))} />
               </th>
             )}
             {columns.map((c) => {

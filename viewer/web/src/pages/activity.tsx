@@ -20,7 +20,10 @@ import { num, useUrlState } from '../url-state.js';
 const ACTIONS = ['create', 'update', 'delete', 'login', 'logout', 'login_failed', 'search', 'view', 'export', 'terminate', 'lock', 'unlock', 'retention_prune', 'config_reload'];
 
 function description(r: SgEvent): string {
-  if (r.type === 'http.request') return `${String(r.method ?? '')} ${String(r.url ?? '')}`.trim();
+  if (r.type === 'http.request') {
+    const failed = typeof r.status === 'number' && r.status >= 400 ? ` → ${r.status}` : '';
+    return `${String(r.method ?? '')} ${String(r.url ?? '')}${failed}`.trim();
+  }
   if (r.type === 'audit.gap') return String(r.description ?? `${String(r.lost ?? '?')} events could not be stored (${String(r.reason ?? 'unknown')})`);
   return String(r.description ?? '');
 }
