@@ -400,6 +400,99 @@ t.test('the viewer app in Chromium', async (t) => {
     await screenshot(p, '17-narrow');
   });
 
+  await t.test('one click on an email opens that identity timeline', async (t) => {
+    await page.goto(`${viewer}/client-sessions`);
+    await page.getByRole('link', { name: 'bob@acme.example' }).first().click();
+    await page.waitForURL(/\/timeline\?email=bob%40acme\.example/);
+    await page.getByRole('heading', { name: 'Timeline' }).waitFor();
+    await page.locator('table.data tbody tr').first().waitFor();
+    const api = await pageApi(page, 'GET', '/api/timeline?email=bob%40acme.example');
+    t.equal(await page.locator('table.data tbody tr').count(), api.json.items.length, 'the rows of /api/timeline');
+    t.match(await page.locator('main').innerText(), /Everything recorded for email bob@acme.example/);
+    await screenshot(page, '19-timeline');
+  });
+
+  await t.test('keyboard: sort with Enter, open details and close with Escape, focus returns', async (t) => {
+    await page.goto(`${viewer}/admin-sessions`);
+    await page.locator('table.data tbody tr').first().waitFor();
+    await page.getByRole('button', { name: /Date/ }).focus();
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/order=asc/);
+    const view = page.getByRole('button', { name: /^Details of the request/ }).first();
+    await view.focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog', { name: 'Details' }).locator('dl.details').waitFor();
+    await page.keyboard.press('Escape');
+    await page.getByRole('dialog').waitFor({ state: 'detached' });
+    t.ok(await view.evaluate((el) => el === document.activeElement), 'focus is back on the View button');
+  });
+
+  await t.test('Users: create with a generated password, sign in with it, change role, reset, remove', async (t) => {
+    await page.goto(`${viewer}/users`);
+    await page.getByRole('button', { name: 'Add user' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Add user' });
+    await dialog.getByLabel('User name').fill('carol');
+    await dialog.getByLabel('Email').fill('carol@sessiongate.test');
+    await dialog.getByLabel('Role').selectOption('auditor');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    const shown = page.getByTestId('generated-password');
+    await shown.waitFor();
+    const password = (await shown.innerText()).trim();
+    t.ok(password.length >= 12, 'a generated password is shown once');
+    await screenshot(page, '20-users-generated-password');
+    await page.getByRole('button', { name: 'Done' }).click();
+    await page.locator('table.data tbody tr', { hasText: 'carol' }).waitFor();
+
+    const carolCtx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    t.teardown(() => carolCtx.close());
+    const carol = await carolCtx.newPage();
+    await signIn(carol, viewer, 'carol', password);
+    await carol.getByRole('heading', { name: 'Admin Sessions' }).waitFor();
+    t.pass('carol signs in with the generated password');
+
+    await page.getByLabel('Role of carol').selectOption('security');
+    await page.getByText('carol is now security.').waitFor();
+    t.equal((await pageApi(carol, 'GET', '/api/requests')).status, 403, 'the role change applies at once');
+
+    await page.locator('table.data tbody tr', { hasText: 'carol' }).getByRole('button', { name: 'Reset password' }).click();
+    await page.getByRole('dialog', { name: 'Reset password' }).getByRole('button', { name: 'Reset' }).click();
+    await page.getByTestId('generated-password').waitFor();
+    await page.getByRole('button', { name: 'Done' }).click();
+    t.equal((await pageApi(carol, 'GET', '/api/live')).status, 401, 'a reset ends her sessions');
+
+    await page.locator('table.data tbody tr', { hasText: 'carol' }).getByRole('button', { name: 'Remove' }).click();
+    await page.getByRole('dialog', { name: 'Remove user' }).getByRole('button', { name: 'Remove' }).click();
+    await page.getByText('User carol removed.').waitFor();
+    t.equal(await page.locator('table.data tbody tr', { hasText: 'carol' }).count(), 0);
+    t.equal(await page.locator('table.data tbody tr', { hasText: 'ada' }).getByRole('button', { name: 'Remove' }).isDisabled(), true, 'nobody can remove themselves');
+    await screenshot(page, '21-users');
+  });
+
+  await t.test('the Activity Log shows what viewers did: searches, details, exports, terminations, locks, user changes', async (t) => {
+    await page.goto(`${viewer}/activity?types=activity`);
+    await page.locator('table.data tbody tr').first().waitFor();
+    const api = await pageApi(page, 'GET', '/api/activity?types=activity&initiator=ada&limit=500');
+    const actions = new Set(api.json.items.map((e: { action: string }) => e.action));
+    for (const a of ['login', 'search', 'view', 'export', 'terminate', 'lock', 'unlock', 'create', 'update', 'delete']) t.ok(actions.has(a), `ada's ${a} is recorded`);
+    await screenshot(page, '22-activity-of-viewers');
+  });
+
+  await t.test('sign-in attempts are rate limited, and the page says so', async (t) => {
+    const c = await browser.newContext();
+    t.teardown(() => c.close());
+    const p = await c.newPage();
+    await p.goto(`${viewer}/`);
+    for (let i = 0; i < 6; i++) {
+      await p.getByLabel('User name').fill('aud');
+      await p.getByLabel('Password').fill(`wrong-${i}`);
+      await p.getByRole('button', { name: 'Sign in' }).click();
+      await p.getByRole('button', { name: 'Sign in' }).waitFor(); // enabled again: the answer is in
+    }
+    await p.getByText(/Too many attempts\. Try again in \d+ min\./).waitFor();
+    t.pass('the sixth attempt is refused as rate limited');
+    await screenshot(p, '23-rate-limited');
+  });
+
   await t.test('an expired session gets 401 and the app returns to sign-in', async (t) => {
     await page.goto(`${viewer}/admin-sessions`);
     await page.locator('table.data tbody tr').first().waitFor();
