@@ -364,6 +364,40 @@ t.test('ssh and ftp sections are refused until implemented', async (t) => {
   t.equal(issueFor(t, err, 'ftp').line, 3);
 });
 
+t.test('export.encryption: required loads; scheduled files then need a passphrase_file, and off refuses one', async (t) => {
+  for (const mode of ['off', 'optional', 'required']) t.equal(parseConfigText(`export:\n  encryption: ${mode}\n`).config.export.encryption, mode);
+  t.equal(parseConfigText('').config.export.encryption, 'off', 'off by default');
+
+  const missing = `export:
+  encryption: required
+  schedule:
+    dir: exports
+`;
+  const i = issueFor(t, failure(() => parseConfigText(missing)), 'export.schedule.passphrase_file');
+  t.equal(i.line, lineOf(missing, 'schedule:'), 'the line of the section it belongs in');
+  t.match(i.message, /required when export.encryption is required/);
+
+  const dir = t.testdir({ 'export.pass': 'a passphrase long enough\n' });
+  chmodSync(join(dir, 'export.pass'), 0o600);
+  const off = `export:
+  schedule:
+    dir: exports
+    passphrase_file: export.pass
+`;
+  const j = issueFor(t, failure(() => parseConfigText(off, join(dir, 'sg.yaml'))), 'export.schedule.passphrase_file');
+  t.equal(j.line, lineOf(off, 'passphrase_file'));
+  t.match(j.message, /export.encryption is off/);
+
+  const ok = `export:\n  encryption: required\n${off.slice('export:\n'.length)}`;
+  const loaded = parseConfigText(ok, join(dir, 'sg.yaml'));
+  t.equal(loaded.config.export.schedule?.passphrase_file, join(dir, 'export.pass'), 'resolved against the config directory');
+  t.same(loaded.warnings, []);
+  chmodSync(join(dir, 'export.pass'), 0o644);
+  t.match(parseConfigText(ok, join(dir, 'sg.yaml')).warnings[0], { key: 'export.schedule.passphrase_file', message: /can be read by other users/ });
+  const gone = issueFor(t, failure(() => parseConfigText(ok.replace('export.pass', 'nope.pass'), join(dir, 'sg.yaml'))), 'export.schedule.passphrase_file');
+  t.match(gone.message, /not found/);
+});
+
 // ---------- YAML-level problems ----------
 
 t.test('a YAML syntax error is a parse error with its line', async (t) => {

@@ -289,6 +289,8 @@ export const exportScheduleSchema = z.strictObject({
   interval: duration.pipe(z.number().min(1000, 'must be at least 1s')).default(3_600_000),
   format: z.enum(['ndjson', 'csv']).default('ndjson'),
   kinds: exportKinds.default([...EXPORT_FILE_KINDS]),
+  /** File holding the passphrase scheduled files are encrypted with (OpenPGP); see export.encryption. */
+  passphrase_file: nonEmpty.optional(),
 });
 
 export const forwardSchema = z
@@ -334,26 +336,34 @@ export const forwardSchema = z
     if (f.ca_file !== undefined && u.protocol !== 'tls:' && u.protocol !== 'https:') ctx.addIssue({ code: 'custom', path: ['ca_file'], message: 'only for tls:// or https:// URLs' });
   });
 
-const exportSchema = z.strictObject({
-  // Encrypted exports are not built yet: `required` is refused rather than silently ignored.
-  encryption: z
-    .enum(['off', 'optional', 'required'])
-    .default('off')
-    .refine((v) => v !== 'required', 'required is not implemented in this version yet (exports are written unencrypted): use off or optional'),
-  /** Scheduled export of newly committed events to files. */
-  schedule: exportScheduleSchema.optional(),
-  /** Live forwarding of every stored event to SIEMs. */
-  forward: z
-    .array(forwardSchema)
-    .default([])
-    .superRefine((list, ctx) => {
-      const seen = new Set<string>();
-      list.forEach((f, i) => {
-        if (seen.has(f.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate forwarder name "${f.name}"` });
-        seen.add(f.name);
-      });
-    }),
-});
+export const EXPORT_ENCRYPTION_MODES = ['off', 'optional', 'required'] as const;
+
+const exportSchema = z
+  .strictObject({
+    /** OpenPGP encryption of export files (recorder/export/openpgp-encrypt.ts): never, on request, always. */
+    encryption: z.enum(EXPORT_ENCRYPTION_MODES).default('off'),
+    /** Scheduled export of newly committed events to files. */
+    schedule: exportScheduleSchema.optional(),
+    /** Live forwarding of every stored event to SIEMs. */
+    forward: z
+      .array(forwardSchema)
+      .default([])
+      .superRefine((list, ctx) => {
+        const seen = new Set<string>();
+        list.forEach((f, i) => {
+          if (seen.has(f.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate forwarder name "${f.name}"` });
+          seen.add(f.name);
+        });
+      }),
+  })
+  .superRefine((e, ctx) => {
+    // Scheduled files have nobody to type a passphrase: it comes from a file, and it must agree with the mode.
+    if (!e.schedule) return;
+    if (e.encryption === 'required' && e.schedule.passphrase_file === undefined)
+      ctx.addIssue({ code: 'custom', path: ['schedule', 'passphrase_file'], message: 'required when export.encryption is required: scheduled files are encrypted with the passphrase in this file' });
+    if (e.encryption === 'off' && e.schedule.passphrase_file !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['schedule', 'passphrase_file'], message: 'export.encryption is off, so nothing would be encrypted: set export.encryption to optional or required, or remove this key' });
+  });
 
 const backupSchema = z.strictObject({
   dir: nonEmpty.optional(),
@@ -436,4 +446,5 @@ export type DirectoryEntry = Config['directory'][number];
 export type TlsConfig = z.output<typeof tlsSchema>;
 export type ExportConfig = Config['export'];
 export type ExportScheduleConfig = NonNullable<ExportConfig['schedule']>;
+export type ExportEncryptionMode = ExportConfig['encryption'];
 export type ForwardConfig = ExportConfig['forward'][number];

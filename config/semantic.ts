@@ -84,7 +84,7 @@ function pathKeys(v: View): PathKey[] {
     }
   }
   for (const i of v.indices(['users'])) keys.push({ path: ['users', i, 'password_file'], kind: 'file', secret: true });
-  keys.push({ path: ['export', 'schedule', 'dir'], kind: 'dir' });
+  keys.push({ path: ['export', 'schedule', 'dir'], kind: 'dir' }, { path: ['export', 'schedule', 'passphrase_file'], kind: 'file', secret: true });
   for (const i of v.indices(['export', 'forward'])) keys.push({ path: ['export', 'forward', i, 'ca_file'], kind: 'file' }, { path: ['export', 'forward', i, 'token_file'], kind: 'file', secret: true });
   return keys;
 }

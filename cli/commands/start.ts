@@ -4,6 +4,7 @@
 import { loadConfig, formatConfigIssue } from '../../config/loader.js';
 import { startGateway, createLogger } from '../app.js';
 import { generatePassword } from '../../gateway/core/users.js';
+import { bootstrapUsers } from '../bootstrap-users.js';
 import { parseArgs, type CliIo } from '../io.js';
 
 export async function run(argv: string[], io: CliIo): Promise<number> {
@@ -25,8 +26,16 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   }
 
   const gw = await startGateway(config, { logger });
+  let firstRun: string[];
+  try {
+    firstRun = await bootstrapUsers(config, gw.users);
+  } catch (e) {
+    await gw.close();
+    await demoPanel?.close();
+    throw e;
+  }
   const urls = gw.urls();
-  const lines = ['', 'Sessiongate is running.'];
+  const lines = ['', 'Sessiongate is running.', ...firstRun];
   for (const [name, url] of Object.entries(urls.http)) lines.push(`  panel listener "${name}": ${url}/`);
   if (urls.viewer) lines.push(`  viewer and API:          ${urls.viewer}/  (metrics: ${urls.viewer}/metrics)`);
   if (config.demo && config.demo.print_credentials) {

@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExportKind } from './columns.js';
 import type { ExportFormat } from './formats.js';
+import type { ExportEncryptionInfo } from './openpgp-encrypt.js';
 
 export const MANIFEST_VERSION = 1;
 
@@ -25,8 +26,14 @@ export interface ExportManifest {
   /** First and last item in file order. */
   first?: EventRef;
   last?: EventRef;
+  /** Of the file as written: the ciphertext when encrypted. */
   sha256: string;
   bytes: number;
+  /** Encrypted files only: SHA-256 and size of what `gpg --decrypt` gives back. */
+  plaintext_sha256?: string;
+  plaintext_bytes?: number;
+  /** Encrypted files only: how (never with what passphrase). */
+  encryption?: ExportEncryptionInfo;
   /** False when the export stopped early (client went away, write failed): the file is a prefix. */
   complete: boolean;
   created_at: string;

@@ -4,11 +4,13 @@
 // exported) is saved in the store after the files are complete and synced, so a restart neither
 // repeats nor skips; a failed run publishes nothing and the next run redoes it. Events stamped
 // before the previous run's end but committed after it (a long panel request is stamped when it
-// starts) are caught by the commit listener and go into the next run's files.
+// starts) are caught by the commit listener and go into the next run's files. With
+// `passphrase_file` every file is an OpenPGP message (`<name>.gpg`, export.encryption); the
+// passphrase is read from its file at each run and kept only while the run writes.
 import { basename, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
-import { exportScheduleSchema, type ExportScheduleConfig } from '../../config/schema.js';
+import { exportScheduleSchema, type ExportEncryptionMode, type ExportScheduleConfig } from '../../config/schema.js';
 import { checkConfig, checkDeps } from './checks.js';
 import { SgError } from '../../gateway/core/errors.js';
 import { idCeil } from '../../gateway/core/ids.js';
@@ -18,8 +20,11 @@ import { kindOf } from '../store/kinds.js';
 import type { ExportKind } from './columns.js';
 import { CommitFeed, type Subscribe } from './feed.js';
 import { ensureDir, fileStamp, manifestPath, openExportFile, partialPath, publish, syncDir, writeManifestFile, type OpenFile } from './files.js';
+import { encryptedManifest, encryptedSink, type EncryptedSink } from './encrypted-sink.js';
 import { encoderFor } from './formats.js';
 import type { ExportManifest } from './manifest.js';
+import { OPENPGP_ENCRYPTION } from './openpgp-encrypt.js';
+import { readPassphraseFile } from './passphrase.js';
 import type { ExportStore } from './source.js';
 import { ExportState } from './state.js';
 import { ExportWriter } from './writer.js';
@@ -47,12 +52,20 @@ export interface ScheduleRunReport {
   error?: string;
 }
 
+export interface ScheduledExportOptions {
+  /** `export.encryption`: `required` needs `passphrase_file`, `off` refuses it. Absent: as the config says. */
+  encryption?: ExportEncryptionMode;
+}
+
 interface KindFile {
   kind: ExportKind;
   final: string;
   file: OpenFile;
   writer: ExportWriter;
+  enc?: EncryptedSink;
 }
+
+const PASSPHRASE_KEY = 'export.schedule.passphrase_file';
 
 export class ScheduledExport {
   private readonly cfg: ExportScheduleConfig;
@@ -66,9 +79,10 @@ export class ScheduledExport {
   private abort = new AbortController();
   private closed = false;
 
-  constructor(cfg: ExportScheduleConfig, deps: ScheduledExportDeps) {
+  constructor(cfg: ExportScheduleConfig, deps: ScheduledExportDeps, opts: ScheduledExportOptions = {}) {
     const parsed = checkConfig(exportScheduleSchema, cfg, 'export.schedule');
     checkDeps(deps, 'scheduled export');
+    checkEncryption(parsed, opts.encryption);
     this.cfg = parsed;
     this.deps = deps;
     this.logger = deps.logger.child({ component: 'scheduled-export' });
@@ -142,7 +156,9 @@ export class ScheduledExport {
     const open = new Map<ExportKind, KindFile>();
     const report: ScheduleRunReport = { from, to, files: [], count: 0 };
     const published: string[] = [];
+    let passphrase: string | undefined;
     try {
+      if (this.cfg.passphrase_file !== undefined) passphrase = passphraseOf(this.cfg.passphrase_file);
       await ensureDir(this.cfg.dir);
       await removeStalePartials(this.cfg.dir);
       for (;;) {
@@ -152,14 +168,16 @@ export class ScheduledExport {
           if (startAfter !== undefined && ev.id <= startAfter) late.push(ev.id);
           const kind = kindOf(ev.type);
           if (!kind || !this.kinds.has(kind)) continue;
-          const f = open.get(kind) ?? (await this.openKind(kind, from, to, open));
+          const f = open.get(kind) ?? (await this.openKind(kind, from, to, open, passphrase));
           await f.writer.add(ev);
         }
       }
       const manifests: [KindFile, ExportManifest][] = [];
+      passphrase = undefined; // every file has its key by now
       for (const f of open.values()) {
-        const m = await f.writer.finish();
+        let m = await f.writer.finish();
         if (!m.complete) throw new SgError('SG_ERR_INTERNAL', `writing ${f.final} failed`);
+        if (f.enc) m = encryptedManifest(m, await f.enc.finish());
         await f.file.finish();
         manifests.push([f, m]);
       }
@@ -177,7 +195,11 @@ export class ScheduledExport {
       await this.state.set(SCHEDULE_STATE_KEY, { ...(feed.position !== undefined ? { after: feed.position } : {}), last_run: to, saved_at: this.deps.clock.now() });
       await feed.ack(late);
     } catch (e) {
-      for (const f of open.values()) await f.file.discard().catch(() => undefined);
+      passphrase = undefined;
+      for (const f of open.values()) {
+        f.enc?.abort(e);
+        await f.file.discard().catch(() => undefined);
+      }
       // All or nothing: the next run redoes these events, so no file of this run may stay.
       for (const p of published) await rm(p, { force: true }).catch(() => undefined);
       feed.rewind(startAfter, late);
@@ -194,20 +216,46 @@ export class ScheduledExport {
         initiator: 'system',
         action: 'export',
         description: `scheduled export: ${report.count} events in ${report.files.length} file(s)`,
-        details: { scheduled: true, dir: this.cfg.dir, format: this.cfg.format, from: from ?? null, to, files: report.files },
+        details: { scheduled: true, dir: this.cfg.dir, format: this.cfg.format, from: from ?? null, to, files: report.files, ...(this.cfg.passphrase_file !== undefined ? { encrypted: true, encryption: { ...OPENPGP_ENCRYPTION } } : {}) },
       });
     }
     return report;
   }
 
-  private async openKind(kind: ExportKind, from: number | undefined, to: number, open: Map<ExportKind, KindFile>): Promise<KindFile> {
+  private async openKind(kind: ExportKind, from: number | undefined, to: number, open: Map<ExportKind, KindFile>, passphrase: string | undefined): Promise<KindFile> {
     const ext = encoderFor(kind, this.cfg.format).ext;
-    const final = join(this.cfg.dir, `${kind}-${from === undefined ? 'begin' : fileStamp(from)}-${fileStamp(to)}.${ext}`);
+    const plain = `${kind}-${from === undefined ? 'begin' : fileStamp(from)}-${fileStamp(to)}.${ext}`;
+    const final = join(this.cfg.dir, passphrase === undefined ? plain : `${plain}.gpg`);
     const file = await openExportFile(partialPath(final), false);
-    const writer = new ExportWriter(file.sink, { kind, format: this.cfg.format, filters: { scheduled: true, committed_after: from ?? null, committed_until: to }, createdAt: to, file: basename(final), signal: this.abort.signal });
-    const f = { kind, final, file, writer };
+    // Encrypted: the same writer, writing into the encryptor instead of the file.
+    let enc: EncryptedSink | undefined;
+    try {
+      if (passphrase !== undefined) enc = await encryptedSink(file.sink, { passphrase, fileName: plain, date: to });
+    } catch (e) {
+      await file.discard().catch(() => undefined);
+      throw e;
+    }
+    const writer = new ExportWriter(enc?.sink ?? file.sink, { kind, format: this.cfg.format, filters: { scheduled: true, committed_after: from ?? null, committed_until: to }, createdAt: to, file: basename(final), signal: this.abort.signal });
+    const f: KindFile = { kind, final, file, writer, ...(enc ? { enc } : {}) };
     open.set(kind, f);
     return f;
+  }
+}
+
+/** `required` without a passphrase file, or one configured while encryption is `off`: refused. */
+function checkEncryption(cfg: ExportScheduleConfig, mode: ExportEncryptionMode | undefined): void {
+  const invalid = (msg: string) => new SgError('SG_ERR_CONFIG_INVALID', `${PASSPHRASE_KEY}: ${msg}`, { details: { key: PASSPHRASE_KEY } });
+  if (mode === 'required' && cfg.passphrase_file === undefined) throw invalid('required when export.encryption is required');
+  if (mode === 'off' && cfg.passphrase_file !== undefined) throw invalid('export.encryption is off, so nothing would be encrypted');
+  if (cfg.passphrase_file !== undefined) passphraseOf(cfg.passphrase_file); // a bad file fails at start, not at the first run
+}
+
+/** The passphrase in the configured file; a problem with it is a config problem. */
+function passphraseOf(file: string): string {
+  try {
+    return readPassphraseFile(file, PASSPHRASE_KEY);
+  } catch (e) {
+    throw new SgError('SG_ERR_CONFIG_INVALID', (e as Error).message, { cause: e, details: { key: PASSPHRASE_KEY } });
   }
 }
 

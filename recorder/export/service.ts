@@ -26,7 +26,7 @@ export class ExportServices {
 
   /** Validates everything (SG_ERR_CONFIG_INVALID) before anything starts. */
   constructor(cfg: ExportConfig, deps: ExportServicesDeps) {
-    this.schedule = cfg.schedule ? new ScheduledExport(cfg.schedule, deps) : undefined;
+    this.schedule = cfg.schedule ? new ScheduledExport(cfg.schedule, deps, { encryption: cfg.encryption }) : undefined;
     this.forwarders = cfg.forward.map((f) => new Forwarder(f, deps));
   }
 

@@ -112,6 +112,8 @@ export function authRoutes(ctx: ViewerContext): Route[] {
           user: publicUser(auth!.user),
           csrf_token: auth!.session.csrf,
           session: { created_at: auth!.session.created_at, expires_at: auth!.session.expires_at },
+          // What the UI offers: `optional` adds an encrypted download, `required` allows only that.
+          settings: { export_encryption: ctx.deps.exportEncryption ?? 'off' },
         }),
     },
   ];

@@ -1,7 +1,7 @@
 // What every viewer route sees: the injected dependencies, the session store, the login
 // limiter, and how to record the viewer's own activity. Routes are plain functions of this
 // context, so each lives in a small file and none touches uWS.
-import type { ViewerConfig } from '../../config/schema.js';
+import type { ExportEncryptionMode, ViewerConfig } from '../../config/schema.js';
 import type { AccessControl, KvDb } from '../../gateway/core/access.js';
 import type { Metrics } from '../../gateway/core/metrics.js';
 import type { SessionRegistry } from '../../gateway/core/registry.js';
@@ -26,6 +26,8 @@ export interface ViewerDeps {
   health: () => { ok: boolean; details: Record<string, unknown> };
   /** Where sign-in sessions are kept so they survive a restart (the store's `sessions` db). */
   sessionsDb?: KvDb;
+  /** `export.encryption` (off | optional | required); absent = `off`. */
+  exportEncryption?: ExportEncryptionMode;
 }
 
 export interface ViewerContext {
