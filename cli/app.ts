@@ -206,6 +206,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
           return { ok: s.writable, details: { recorder: s, live_sessions: registry.size() } };
         },
         sessionsDb: recorder.store.openDb('viewer_sessions'),
+        commits: recorder,
         exportEncryption: config.export.encryption,
       });
       await viewer.start();

@@ -450,6 +450,12 @@ t.test('the viewer app in Chromium', async (t) => {
     await carol.getByRole('heading', { name: 'Admin Sessions' }).waitFor();
     t.pass('carol signs in with the generated password');
 
+    await page.locator('table.data tbody tr', { hasText: 'carol' }).getByRole('button', { name: 'Edit' }).click();
+    await page.getByRole('dialog', { name: 'Edit carol' }).getByLabel(/Panel identities/).fill('demo-client, bob');
+    await page.getByRole('dialog', { name: 'Edit carol' }).getByRole('button', { name: 'Save' }).click();
+    await page.getByText('carol updated.').waitFor();
+    t.match(await page.locator('table.data tbody tr', { hasText: 'carol' }).innerText(), 'demo-client, bob', 'panel identities saved');
+
     await page.getByLabel('Role of carol').selectOption('security');
     await page.getByText('carol is now security.').waitFor();
     t.equal((await pageApi(carol, 'GET', '/api/requests')).status, 403, 'the role change applies at once');

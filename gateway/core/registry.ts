@@ -47,6 +47,7 @@ export type TerminateFn = (actor: Actor, reason: string) => Promise<void> | void
 
 export class SessionRegistry {
   private readonly sessions = new Map<string, { info: LiveSessionInfo; terminate: TerminateFn }>();
+  private readonly watchers = new Set<() => void>();
 
   constructor(private readonly deps: { clock: Clock; emitter?: Emitter }) {}
 
@@ -54,6 +55,7 @@ export class SessionRegistry {
     const now = this.deps.clock.now();
     const entry = { info: { ...info, started_at: info.started_at ?? now, last_seen: now }, terminate };
     this.sessions.set(info.id, entry);
+    this.changed();
     const reg = this;
     return {
       id: info.id,
@@ -63,9 +65,12 @@ export class SessionRegistry {
       },
       update(patch) {
         Object.assign(entry.info, patch);
+        reg.changed();
       },
       remove() {
-        if (reg.sessions.get(info.id) === entry) reg.sessions.delete(info.id);
+        if (reg.sessions.get(info.id) !== entry) return;
+        reg.sessions.delete(info.id);
+        reg.changed();
       },
     };
   }
@@ -91,6 +96,7 @@ export class SessionRegistry {
     if (!e) throw new SgError('SG_ERR_NOT_FOUND', `no live session ${id}`);
     const view = this.view(e.info);
     this.sessions.delete(id);
+    this.changed();
     await e.terminate(actor, reason);
     this.deps.emitter?.emit({
       type: 'activity',
@@ -106,6 +112,27 @@ export class SessionRegistry {
 
   size(): number {
     return this.sessions.size;
+  }
+
+  /**
+   * Calls `fn` after a session is registered, updated, removed or terminated (not on touch:
+   * that is every request). The viewer's live stream tells its clients to re-read the list.
+   */
+  onChange(fn: () => void): () => void {
+    this.watchers.add(fn);
+    return () => {
+      this.watchers.delete(fn);
+    };
+  }
+
+  private changed(): void {
+    for (const fn of this.watchers) {
+      try {
+        fn();
+      } catch {
+        // A watcher's failure is its own: the front end registering a session must not see it.
+      }
+    }
   }
 
   private view(info: LiveSessionInfo): LiveSessionView {

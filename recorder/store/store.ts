@@ -20,13 +20,14 @@ import { systemClock } from '../../gateway/core/runtime.js';
 import { SgError } from '../../gateway/core/errors.js';
 import { ID_RE } from '../../gateway/core/ids.js';
 import { KINDS, KIND_OF_TYPE, kindOf, type Kind } from './kinds.js';
-import { fromStored } from './row-codec.js';
+import { decodeRow, fromStored } from './row-codec.js';
+import { liveMatcher, type LiveMatcher } from './live-match.js';
 import { TIER_SEGMENTS, collectSegment, tierDue, writeTier } from './tiers.js';
 import { idMatchesTs, validTs } from '../event-id.js';
 import { DB_OPTIONS, ENV_FILE, LOCK_FILE, rootOptions } from './lmdb-options.js';
 import { commitRows, encodeEvents, storedRows, type ChainHead, type CommitOutcome, type CommitResult } from './commit.js';
 import { WriterThread } from './writer-thread.js';
-import { LAYOUT_DBS, META, metaNumber, openLayout, type StoreDbs } from './layout.js';
+import { LAYOUT_DBS, META, metaNumber, openLayout, type SessionIndexEntry, type StoreDbs } from './layout.js';
 import { OpenRegionTracker, SEGMENT_MAX_AGE_MS, SEGMENT_ROWS, closeOneSegment, type SegmentPolicy } from './segments.js';
 import { SegmentCatalog } from './catalog.js';
 import { SORT_MAX, runQuery, type EngineEnv, type QueryPlan } from './query-engine.js';
@@ -488,24 +489,45 @@ export class Store implements SearchStore {
    */
   query<K extends SearchKind>(kind: K, q: QueryByKind[K]): Page<ItemByKind[K]> {
     this.assertOpen();
-    let plan: QueryPlan<unknown>;
-    switch (kind as SearchKind) {
+    return this.run(this.planFor(kind, q)) as Page<ItemByKind[K]>;
+  }
+
+  /**
+   * What `query(kind, q)` would list of each committed event (docs/store.md "Live matching"),
+   * tested with the same plan's row tests; paging and sort are ignored. Validates `q` at once
+   * (SG_ERR_BAD_PARAM, as query() does).
+   */
+  liveMatcher<K extends SearchKind>(kind: K, q: QueryByKind[K]): LiveMatcher<ItemByKind[K]> {
+    this.assertOpen();
+    const dbs = this.layout;
+    return liveMatcher(this.planFor(kind, q) as QueryPlan<ItemByKind[K]>, {
+      row: (k, id) => {
+        const v = dbs.rows[k]?.get(id);
+        return v === undefined ? undefined : decodeRow(k, id, v);
+      },
+      sessionStart: (sid) => (dbs.sessionIndex?.get(sid) as SessionIndexEntry | undefined)?.s,
+      snap: () => metaNumber(this.meta, META.batchLast),
+    });
+  }
+
+  /** True when `query(kind, q)` would list `ev` (see liveMatcher). */
+  matches<K extends SearchKind>(kind: K, q: QueryByKind[K], ev: SgEvent): boolean {
+    return this.liveMatcher(kind, q)(ev) !== undefined;
+  }
+
+  private planFor(kind: SearchKind, q: unknown): QueryPlan<unknown> {
+    switch (kind) {
       case 'requests':
-        plan = requestsPlan(q as RequestQuery);
-        break;
+        return requestsPlan(q as RequestQuery);
       case 'sessions':
-        plan = sessionsPlan(q as SessionQuery, { dbs: this.layout });
-        break;
+        return sessionsPlan(q as SessionQuery, { dbs: this.layout });
       case 'activity':
-        plan = activityPlan(q as ActivityQuery);
-        break;
+        return activityPlan(q as ActivityQuery);
       case 'transfers':
-        plan = transfersPlan(q as TransferQuery);
-        break;
+        return transfersPlan(q as TransferQuery);
       default:
         throw new SgError('SG_ERR_BAD_PARAM', `kind: unknown query kind ${JSON.stringify(String(kind)).slice(0, 40)}`, { details: { param: 'kind' } });
     }
-    return this.run(plan) as Page<ItemByKind[K]>;
   }
 
   /** One identity (login, email or ip) across every kind, in id order, one cursor. */

@@ -159,4 +159,6 @@ export const SEARCH_KINDS: readonly SearchKind[] = ['requests', 'sessions', 'act
 export interface SearchStore {
   query<K extends SearchKind>(kind: K, q: QueryByKind[K]): Page<ItemByKind[K]>;
   timeline(q: TimelineQuery): Page<TimelineItem>;
+  /** What `query(kind, q)` would list of each committed event (the viewer's live stream). */
+  liveMatcher<K extends SearchKind>(kind: K, q: QueryByKind[K]): (ev: SgEvent) => ItemByKind[K] | undefined;
 }

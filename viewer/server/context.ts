@@ -9,6 +9,7 @@ import type { Clock, Logger } from '../../gateway/core/runtime.js';
 import type { User, UserStore, ViewerRole } from '../../gateway/core/users.js';
 import type { Emitter } from '../../recorder/emitter.js';
 import type { ActivityEvent, SgEvent, UserRef } from '../../recorder/events.js';
+import type { CommitListener } from '../../recorder/recorder.js';
 import type { SearchStore } from '../../recorder/store/types.js';
 import type { Reply, ViewerRequest } from './http-io.js';
 import type { FailureRateLimiter } from './rate-limit.js';
@@ -28,6 +29,9 @@ export interface ViewerDeps {
   sessionsDb?: KvDb;
   /** `export.encryption` (off | optional | required); absent = `off`. */
   exportEncryption?: ExportEncryptionMode;
+  /** Committed events, as they commit (the Recorder): feeds the `/api/stream` WebSocket.
+   * Without it, stream subscriptions to evidence kinds are refused. */
+  commits?: { subscribe(fn: CommitListener): () => void };
 }
 
 export interface ViewerContext {

@@ -21,8 +21,10 @@ import { requestRoutes } from './requests-routes.js';
 import { exportRoutes } from './export-routes.js';
 import { eventRoutes } from './event-routes.js';
 import { Router } from './router.js';
-import { ViewerSessions } from './sessions.js';
+import { ViewerSessions, type ViewerSession } from './sessions.js';
+import { createStream, STREAM_PATH, streamRoutes, type StreamOptions } from './stream.js';
 import { usersRoutes } from './users-routes.js';
+import type { ViewerRole } from '../../gateway/core/users.js';
 
 export type { ViewerDeps } from './context.js';
 export { parseRequestQuery } from './query-params.js';
@@ -37,6 +39,8 @@ export interface Viewer {
 export interface ViewerOptions {
   /** Sessions nobody used for this long end (default 1 h). */
   idleMs?: number;
+  /** `/api/stream` limits (tests lower them). */
+  stream?: StreamOptions;
 }
 
 export const DEFAULT_IDLE_MS = 3_600_000;
@@ -75,7 +79,17 @@ export function createViewer(cfg: ViewerConfig, deps: ViewerDeps, opts: ViewerOp
   const sessions = new ViewerSessions({ clock: deps.clock, logger, ttlMs: cfg.session_ttl, idleMs: opts.idleMs ?? DEFAULT_IDLE_MS, db: deps.sessionsDb });
   const limiter = new FailureRateLimiter({ clock: deps.clock, maxAttempts: cfg.login_rate_limit.max_attempts, windowMs: cfg.login_rate_limit.window });
   const ctx: ViewerContext = { cfg, deps, sessions, limiter, tls };
-  const router = new Router([...authRoutes(ctx), ...requestRoutes(ctx), ...exportRoutes(ctx), ...liveRoutes(ctx), ...usersRoutes(ctx), ...eventRoutes(ctx), ...opsRoutes(ctx)]);
+  const router = new Router([
+    ...authRoutes(ctx),
+    ...requestRoutes(ctx),
+    ...exportRoutes(ctx),
+    ...liveRoutes(ctx),
+    ...usersRoutes(ctx),
+    ...eventRoutes(ctx),
+    ...streamRoutes(),
+    // Last: it ends with the browser app's page routes.
+    ...opsRoutes(ctx),
+  ]);
 
   let app: TemplatedApp | undefined;
   let listenSocket: us_listen_socket | undefined;
@@ -85,7 +99,11 @@ export function createViewer(cfg: ViewerConfig, deps: ViewerDeps, opts: ViewerOp
   /** The session behind the cookie, if it is live and its user may still sign in. */
   function authenticate(req: ViewerRequest): Authed | undefined {
     const session = sessions.lookup(getCookie(req.headers.get('cookie'), cfg.cookie_name));
-    if (!session) return undefined;
+    return session ? sessionUser(session) : undefined;
+  }
+
+  /** The session's user as stored now, or undefined (and the session ended). */
+  function sessionUser(session: ViewerSession): Authed | undefined {
     const user = deps.users.get(session.user);
     // Removed, role withdrawn, or password changed since sign-in: the session is over.
     if (!user || !user.role || user.password_changed_at > session.created_at) {
@@ -95,16 +113,34 @@ export function createViewer(cfg: ViewerConfig, deps: ViewerDeps, opts: ViewerOp
     return { session, user };
   }
 
+  /** Client IP (X-Forwarded-For only from trusted proxies) and whether it came over TLS. */
+  function peerOf(req: ViewerRequest): { ip: string; secure: boolean; viaProxy: boolean } {
+    const peer = normalizeIp(req.peer);
+    const viaProxy = trusted.has(peer);
+    const ip = clientIp(peer, req.headers.get('x-forwarded-for'), trusted);
+    const secure = tls || (viaProxy && firstValue(req.headers.get('x-forwarded-proto'))?.toLowerCase() === 'https');
+    return { ip, secure, viaProxy };
+  }
+
+  /** A lock on the user, their email or IP ends the session; then the role must be one of `roles`. */
+  function authorize(auth: Authed, ip: string, roles: readonly ViewerRole[]): void {
+    const lock = deps.access.check({ ip, user: auth.user.name, email: auth.user.email });
+    if (lock) {
+      sessions.destroy(auth.session);
+      throw new SgError('SG_ERR_LOCKED', 'this user or address is locked');
+    }
+    if (!roles.includes(auth.user.role!)) throw new SgError('SG_ERR_FORBIDDEN', `the ${auth.user.role} role may not do this`);
+  }
+
+  const stream = createStream(ctx, { peerOf, authenticate, sessionUser, authorize, ownOrigin }, opts.stream);
+
   async function dispatch(req: ViewerRequest, body: Promise<Buffer>): Promise<Reply> {
     try {
       const raw = await body;
       const m = router.match(req.method, req.path);
       if (!m) return json(404, errorBody('SG_ERR_NOT_FOUND', 'no such endpoint'));
       if ('allow' in m) return json(405, errorBody('SG_ERR_METHOD_NOT_ALLOWED', 'method not allowed here'), [['Allow', m.allow.join(', ')]]);
-      const peer = normalizeIp(req.peer);
-      const viaProxy = trusted.has(peer);
-      const ip = clientIp(peer, req.headers.get('x-forwarded-for'), trusted);
-      const secure = tls || (viaProxy && firstValue(req.headers.get('x-forwarded-proto'))?.toLowerCase() === 'https');
+      const { ip, secure, viaProxy } = peerOf(req);
       const unsafe = !SAFE_METHODS.has(req.method);
       if (unsafe) checkSameOrigin(req, ownOrigin(req, secure, viaProxy));
 
@@ -114,14 +150,7 @@ export function createViewer(cfg: ViewerConfig, deps: ViewerDeps, opts: ViewerOp
         auth = authenticate(req);
         if (!auth && route.access !== 'optional') throw new SgError('SG_ERR_AUTH_REQUIRED', 'sign in first (POST /api/login)');
         if (auth && unsafe) checkCsrfToken(req, auth.session);
-        if (auth && Array.isArray(route.access)) {
-          const lock = deps.access.check({ ip, user: auth.user.name, email: auth.user.email });
-          if (lock) {
-            sessions.destroy(auth.session);
-            throw new SgError('SG_ERR_LOCKED', 'this user or address is locked');
-          }
-          if (!route.access.includes(auth.user.role!)) throw new SgError('SG_ERR_FORBIDDEN', `the ${auth.user.role} role may not do this`);
-        }
+        if (auth && Array.isArray(route.access)) authorize(auth, ip, route.access);
       }
       const input: RouteInput = { req, ip, params, auth, secure, body: route.body ? parseJsonBody(req, raw) : {} };
       return await route.handler(input);
@@ -166,6 +195,8 @@ export function createViewer(cfg: ViewerConfig, deps: ViewerDeps, opts: ViewerOp
       if (closed) return Promise.reject(new SgError('SG_ERR_LISTEN', 'viewer is closed'));
       const uws = loadUws();
       app = makeApp();
+      // Before the catch-all: uWS hands non-upgrade GETs of this path on to it (a 426 route).
+      app.ws(STREAM_PATH, stream.behavior(uws));
       app.any('/*', handle);
       return new Promise((resolve, reject) => {
         app!.listen(cfg.listen.host, cfg.listen.port, (sock) => {
@@ -187,6 +218,7 @@ export function createViewer(cfg: ViewerConfig, deps: ViewerDeps, opts: ViewerOp
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      stream.close();
       sessions.close();
       if (listenSocket) loadUws().us_listen_socket_close(listenSocket);
       listenSocket = undefined;

@@ -27,15 +27,21 @@ export function errorBody(code: ErrorCode, message: string, param?: string): { e
  * for clients); anything else is logged and answered as a bare 500 — no message, no stack.
  */
 export function errorReply(e: unknown, logger: Logger, extraHeaders?: [string, string][]): Reply {
+  const { status, body } = errorOf(e, logger);
+  return json(status, body, extraHeaders);
+}
+
+/** The status and error body for any thrown value (HTTP replies and WebSocket error frames). */
+export function errorOf(e: unknown, logger: Logger): { status: number; body: ReturnType<typeof errorBody> } {
   if (e instanceof SgError) {
     const status = e.status >= 400 && e.status <= 599 ? e.status : ERROR_CODES[e.code] || 500;
     if (status >= 500) logger.error({ err: e }, 'viewer request failed');
     const param = typeof e.details?.param === 'string' ? e.details.param : undefined;
     const message = status >= 500 && e.code === 'SG_ERR_INTERNAL' ? 'internal error' : e.message;
-    return json(status, errorBody(e.code, message, param), extraHeaders);
+    return { status, body: errorBody(e.code, message, param) };
   }
   logger.error({ err: e }, 'viewer request failed');
-  return json(500, errorBody('SG_ERR_INTERNAL', 'internal error'), extraHeaders);
+  return { status: 500, body: errorBody('SG_ERR_INTERNAL', 'internal error') };
 }
 
 export function badParam(param: string, message: string): SgError {

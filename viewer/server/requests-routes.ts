@@ -27,7 +27,8 @@ export function describeQuery(q: object): Record<string, unknown> {
   return out;
 }
 
-function describeSearch(kind: SearchName, q: Record<string, unknown>): string {
+/** The activity description of a search (HTTP or live stream). */
+export function describeSearch(kind: SearchName, q: Record<string, unknown>): string {
   const who = kind === 'timeline' ? ` of ${String(q.login ?? q.email ?? q.ip).slice(0, 64)}` : '';
   const text = typeof q.q === 'string' ? ` for "${q.q.slice(0, 64)}"` : '';
   const realm = typeof q.realm === 'string' ? ` in realm ${q.realm}` : '';

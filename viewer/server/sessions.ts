@@ -102,6 +102,17 @@ export class ViewerSessions {
     return s;
   }
 
+  /**
+   * True while `s` is live (not ended, expired or idle), without touching it: an open
+   * WebSocket re-checks its session, and a stream left open is not a request.
+   */
+  alive(s: ViewerSession): boolean {
+    if (this.byHash.get(s.hash) !== s) return false;
+    if (!this.expired(s, this.opts.clock.now())) return true;
+    this.destroy(s);
+    return false;
+  }
+
   destroy(s: ViewerSession): void {
     this.byHash.delete(s.hash);
     this.persistedAt.delete(s.hash);

@@ -13,7 +13,7 @@ import { Recorder } from '../../recorder/index.js';
 import type { ActivityEvent, SgEvent } from '../../recorder/events.js';
 import { main } from '../../cli/main.js';
 import type { CliIo } from '../../cli/io.js';
-import { createViewer, type Viewer } from './index.js';
+import { createViewer, type Viewer, type ViewerOptions } from './index.js';
 
 export interface TestClock {
   t: number;
@@ -72,6 +72,8 @@ export interface HarnessOptions {
   viewer?: Record<string, unknown>;
   audit?: Record<string, unknown>;
   idleMs?: number;
+  /** `/api/stream` limits (viewer/server/stream.ts). */
+  stream?: ViewerOptions['stream'];
   /** Do not give the viewer a sessions db. */
   noSessionsDb?: boolean;
   dir: string;
@@ -102,8 +104,8 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
   const makeViewer = () =>
     createViewer(
       config.viewer,
-      { clock, logger, store: recorder.store, emitter: recorder, users, registry, access, metrics, health: () => health, sessionsDb },
-      { idleMs: opts.idleMs },
+      { clock, logger, store: recorder.store, emitter: recorder, users, registry, access, metrics, health: () => health, sessionsDb, commits: recorder },
+      { idleMs: opts.idleMs, stream: opts.stream },
     );
   let viewer = makeViewer();
   await viewer.start();

@@ -26,6 +26,7 @@ export function Users({ me }: { me: Me }) {
   const [creating, setCreating] = useState(false);
   const [removing, setRemoving] = useState<ViewerUser | undefined>();
   const [resetting, setResetting] = useState<ViewerUser | undefined>();
+  const [editing, setEditing] = useState<ViewerUser | undefined>();
   const [secret, setSecret] = useState<{ name: string; password: string } | undefined>();
   const load = useCallback(async () => {
     try {
@@ -72,6 +73,9 @@ export function Users({ me }: { me: Me }) {
       className: 'col-actions',
       render: (u) => (
         <span class="stack">
+          <button type="button" class="btn btn-small" onClick={() => setEditing(u)}>
+            Edit
+          </button>
           <button type="button" class="btn btn-small" onClick={() => setResetting(u)}>
             Reset password
           </button>
@@ -107,6 +111,17 @@ export function Users({ me }: { me: Me }) {
             setCreating(false);
             if (password) setSecret({ name, password });
             setNotice(`User ${name} created.`);
+            void load();
+          }}
+        />
+      )}
+      {editing && (
+        <EditUser
+          user={editing}
+          onClose={() => setEditing(undefined)}
+          onSaved={() => {
+            setNotice(`${editing.name} updated.`);
+            setEditing(undefined);
             void load();
           }}
         />
@@ -217,6 +232,54 @@ function CreateUser(props: { onClose: () => void; onCreated: (name: string, pass
           </button>
           <button type="submit" class="btn btn-primary">
             Create
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+/** Email and the panel logins that are this user's own (what Hide Me leaves out). */
+function EditUser(props: { user: ViewerUser; onClose: () => void; onSaved: () => void }) {
+  const [email, setEmail] = useState(props.user.email ?? '');
+  const [ids, setIds] = useState((props.user.panel_identities ?? []).join(', '));
+  const [error, setError] = useState('');
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setError('');
+    try {
+      const panel_identities = ids
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean);
+      await api.patch(`/api/users/${encodeURIComponent(props.user.name)}`, { email: email.trim() || null, panel_identities });
+      props.onSaved();
+    } catch (err) {
+      setError(describeError(err));
+    }
+  };
+  return (
+    <Dialog title={`Edit ${props.user.name}`} onClose={props.onClose}>
+      <form class="form" onSubmit={submit}>
+        <label>
+          Email
+          <input name="email" type="email" maxLength={254} value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
+        </label>
+        <label>
+          Panel identities <span class="muted small">(panel logins that are this user's own, comma separated: Hide Me leaves them out)</span>
+          <input name="panel_identities" value={ids} onInput={(e) => setIds(e.currentTarget.value)} />
+        </label>
+        {error && (
+          <p class="field-error" role="alert">
+            {error}
+          </p>
+        )}
+        <div class="dialog-actions">
+          <button type="button" class="btn" onClick={props.onClose}>
+            Cancel
+          </button>
+          <button type="submit" class="btn btn-primary">
+            Save
           </button>
         </div>
       </form>
