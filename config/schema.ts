@@ -425,6 +425,8 @@ export const configSchema = z
         panel_listen: listenAddress,
         /** Create a demo admin viewer user with a generated password and print it. */
         print_credentials: z.boolean().default(true),
+        /** Drive a short scripted tour of the demo panel through the first panel listener at start. */
+        traffic: z.boolean().default(false),
       })
       .optional(),
   })
