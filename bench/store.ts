@@ -38,6 +38,8 @@ const SPAN_END = Date.UTC(2025, 5, 1);
 const SPAN_START = SPAN_END - 90 * DAY;
 /** Disk a run needs per event, with margin: store (<= ~1.1 KB), SQLite (~1 KB), CSV (~0.4 KB). */
 const DISK_PER_EVENT = 3_200;
+/** The same for the store alone (no SQLite, no CSV), with margin. */
+export const STORE_DISK_PER_EVENT = 1_300;
 
 const USAGE = `usage: npm run bench -- store [options]
 
@@ -187,7 +189,7 @@ export async function run(argv: string[], io: BenchIo = process): Promise<number
   const say = (line: string) => void io.stdout.write(line + '\n');
   if (o.sqlite && spawnSync('python3', ['-c', 'import sqlite3'], { stdio: 'ignore' }).status !== 0) throw new Error('python3 with sqlite3 not found: install python3 or run with --sqlite off');
   const base = tmpdir();
-  const need = o.events * (o.sqlite ? DISK_PER_EVENT : 1_300);
+  const need = o.events * (o.sqlite ? DISK_PER_EVENT : STORE_DISK_PER_EVENT);
   const free = freeBytes(base);
   if (free < need) throw new Error(`not enough free disk in ${base}: ${(free / 1e9).toFixed(1)} GB free, ${(need / 1e9).toFixed(1)} GB needed for ${o.events.toLocaleString('en-US')} events (TMPDIR=... picks another disk)`);
   const tmp = mkdtempSync(join(base, 'sg-bench-store-'));
@@ -207,7 +209,7 @@ export async function run(argv: string[], io: BenchIo = process): Promise<number
   }
 }
 
-interface Ingest {
+export interface Ingest {
   events: number;
   seconds: number;
   events_per_s: number;
@@ -216,7 +218,8 @@ interface Ingest {
   generate_seconds: number;
 }
 
-async function ingest(o: StoreBenchOptions, pop: Population, dir: string, csvFile: string | undefined, say: (l: string) => void): Promise<Ingest> {
+/** Generates `o.events` requests and writes them into a new store at `dir` as production does (also used by the viewer bench). */
+export async function ingest(o: Pick<StoreBenchOptions, 'events' | 'batch' | 'seed'>, pop: Population, dir: string, csvFile: string | undefined, say: (l: string) => void): Promise<Ingest> {
   const store = Store.open({ dir, logger: pino({ level: 'warn' }, process.stderr) });
   const fd = csvFile ? openSync(csvFile, 'w') : undefined;
   let gen = 0;
