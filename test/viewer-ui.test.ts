@@ -99,6 +99,15 @@ async function pageApi(page: Page, method: string, path: string, body?: unknown)
   );
 }
 
+/** A time as the app shows it (without the offset), in the browser's time zone. */
+function localTime(page: Page, ms: number): Promise<string> {
+  return page.evaluate((ms) => {
+    const d = new Date(ms);
+    const p = (n: number) => String(n).padStart(2, '0');
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  }, ms);
+}
+
 /** The value of a datetime-local input for `ms`, in the browser's time zone. */
 function localInput(page: Page, ms: number): Promise<string> {
   return page.evaluate((ms) => {
@@ -416,8 +425,13 @@ t.test('the viewer app in Chromium', async (t) => {
     await page.goto(`${viewer}/admin-sessions`);
     await page.locator('table.data tbody tr').first().waitFor();
     await page.getByRole('button', { name: /Date/ }).focus();
+    const sorted = page.waitForResponse((r) => r.url().includes('/api/requests') && r.url().includes('order=asc'));
     await page.keyboard.press('Enter');
     await page.waitForURL(/order=asc/);
+    await sorted;
+    const asc = await pageApi(page, 'GET', '/api/requests?realm=admin&order=asc&limit=1');
+    // The rows of the new order are drawn before the View button is chosen.
+    await page.waitForFunction((ts) => document.querySelector('table.data tbody td.col-time')?.textContent?.startsWith(ts), asc.json.items[0].ts === undefined ? '' : await localTime(page, asc.json.items[0].ts));
     const view = page.getByRole('button', { name: /^Details of the request/ }).first();
     await view.focus();
     await page.keyboard.press('Enter');

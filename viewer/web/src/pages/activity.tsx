@@ -17,6 +17,8 @@ import { formatTime, timeZoneName } from '../format.js';
 import { useSearch } from '../hooks/use-search.js';
 import { num, useUrlState } from '../url-state.js';
 
+const TYPE_CHOICES = ['', 'http.request', 'activity,audit.gap'];
+
 const ACTIONS = ['create', 'update', 'delete', 'login', 'logout', 'login_failed', 'search', 'view', 'export', 'terminate', 'lock', 'unlock', 'retention_prune', 'config_reload'];
 
 function description(r: SgEvent): string {
@@ -121,6 +123,7 @@ export function ActivityLog({ me }: { me: Me }) {
           <option value="">Panels and Sessiongate</option>
           <option value="http.request">Panel changes only</option>
           <option value="activity,audit.gap">Sessiongate only</option>
+          {st.types && !TYPE_CHOICES.includes(st.types) && <option value={st.types}>{st.types}</option>}
         </select>
         <span class="spacer" />
         <button type="button" class="btn" onClick={s.reload}>
