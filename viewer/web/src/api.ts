@@ -29,13 +29,8 @@ export interface SgEvent {
   [k: string]: unknown;
 }
 
-export interface Page<T> {
-  items: T[];
-  next_cursor?: string;
-  total?: number;
-  total_estimated?: boolean;
-  partial?: boolean;
-}
+// The page shape is the store's own (types only: nothing of the server reaches the bundle).
+export type { Page } from '../../../recorder/store/types.js';
 
 export class ApiError extends Error {
   constructor(

@@ -35,7 +35,7 @@ function Page({ path, me }: { path: string; me: Me }) {
     case '/live':
       return <LiveSessions me={me} />;
     case '/timeline':
-      return <Timeline />;
+      return <Timeline me={me} />;
     case '/users':
       return <Users me={me} />;
     default:

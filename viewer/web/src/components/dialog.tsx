@@ -60,3 +60,24 @@ export function Confirm(props: { title: string; message: ComponentChildren; conf
     </Dialog>
   );
 }
+
+/** The end of a dialog's form: its error, Cancel and the submit button. */
+export function FormFooter(props: { error: string; onCancel: () => void; submitLabel: string; busy?: boolean; danger?: boolean }) {
+  return (
+    <>
+      {props.error && (
+        <p class="field-error" role="alert">
+          {props.error}
+        </p>
+      )}
+      <div class="dialog-actions">
+        <button type="button" class="btn" onClick={props.onCancel}>
+          Cancel
+        </button>
+        <button type="submit" class={`btn ${props.danger ? 'btn-danger' : 'btn-primary'}`} disabled={props.busy}>
+          {props.submitLabel}
+        </button>
+      </div>
+    </>
+  );
+}

@@ -6,14 +6,12 @@ import type { Me, SgEvent } from '../api.js';
 import { AutoRefresh } from '../components/auto-refresh.js';
 import { ActionBadge, TypeBadge } from '../components/badges.js';
 import { DateRange } from '../components/date-range.js';
-import { EventDetails } from '../components/details.js';
-import { ExportDialog, type Encryption } from '../components/export-dialog.js';
+import { EventList, ListActions, timeColumn, viewColumn } from '../components/event-list.js';
 import { IdentityLink, UserCell } from '../components/identity.js';
 import { PageHeader } from '../components/layout.js';
-import { Results } from '../components/results.js';
 import { SearchBox } from '../components/search-box.js';
-import { DataTable, type Column } from '../components/table.js';
-import { formatTime, timeZoneName } from '../format.js';
+import type { Column } from '../components/table.js';
+import { formatTime } from '../format.js';
 import { useSearch } from '../hooks/use-search.js';
 import { num, useUrlState } from '../url-state.js';
 
@@ -49,23 +47,12 @@ function Initiator({ r }: { r: SgEvent }) {
 
 export function ActivityLog({ me }: { me: Me }) {
   const [st, set] = useUrlState({ q: '', from: '', to: '', action: '', initiator: '', types: '', sort: 'time', order: 'desc', auto: '', every: '5' });
-  const [details, setDetails] = useState<string | undefined>();
   const [exporting, setExporting] = useState(false);
   const filters = { q: st.q || undefined, from: num(st.from), to: num(st.to), action: st.action || undefined, initiator: st.initiator || undefined, types: st.types || undefined };
   const params = { ...filters, sort: st.sort, order: st.order };
   const s = useSearch<SgEvent>({ kind: 'activity', params, key: (r) => r.id, auto: { on: st.auto === '1', interval: Number(st.every) || 5 }, pushRows: true });
-  const columns: Column<SgEvent>[] = [
-    {
-      id: 'time',
-      label: 'Date',
-      sort: 'time',
-      className: 'col-time',
-      render: (r) => (
-        <button type="button" class="linklike" onClick={() => setDetails(r.id)}>
-          {formatTime(r.ts)}
-        </button>
-      ),
-    },
+  const columns = (setDetails: (id: string) => void): Column<SgEvent>[] => [
+    timeColumn(setDetails),
     { id: 'ip', label: 'IP Address', className: 'col-ip', render: (r) => <IdentityLink kind="ip" value={r.ip} /> },
     { id: 'initiator', label: 'Initiator', sort: 'initiator', render: (r) => <Initiator r={r} /> },
     {
@@ -80,16 +67,7 @@ export function ActivityLog({ me }: { me: Me }) {
       ),
     },
     { id: 'description', label: 'Description', className: 'col-desc', render: (r) => <span class="desc">{description(r)}</span> },
-    {
-      id: 'view',
-      label: '',
-      className: 'col-actions',
-      render: (r) => (
-        <button type="button" class="btn btn-small" onClick={() => setDetails(r.id)} aria-label={`View details of the entry at ${formatTime(r.ts)}`}>
-          View
-        </button>
-      ),
-    },
+    viewColumn(setDetails, (r) => `View details of the entry at ${formatTime(r.ts)}`),
   ];
   return (
     <section>
@@ -125,28 +103,18 @@ export function ActivityLog({ me }: { me: Me }) {
           <option value="activity,audit.gap">Sessiongate only</option>
           {st.types && !TYPE_CHOICES.includes(st.types) && <option value={st.types}>{st.types}</option>}
         </select>
-        <span class="spacer" />
-        <button type="button" class="btn" onClick={s.reload}>
-          Refresh
-        </button>
-        <button type="button" class="btn" onClick={() => setExporting(true)}>
-          Export
-        </button>
+        <ListActions onRefresh={s.reload} onExport={() => setExporting(true)} />
       </div>
-      <Results s={s} empty="No activity matches these filters.">
-        <DataTable
-          caption="Activity log"
-          columns={columns}
-          rows={s.items}
-          rowKey={(r) => r.id}
-          rowClass={(r) => (s.fresh.has(r.id) ? 'fresh' : '')}
-          sort={{ sort: st.sort, order: st.order as 'asc' | 'desc' }}
-          onSort={(x) => set({ sort: x.sort, order: x.order })}
-        />
-      </Results>
-      <p class="muted small">Times in {timeZoneName()}.</p>
-      {details && <EventDetails id={details} onClose={() => setDetails(undefined)} />}
-      {exporting && <ExportDialog kind="activity" filters={params} encryption={(me.settings?.export_encryption ?? 'off') as Encryption} onClose={() => setExporting(false)} />}
+      <EventList
+        s={s}
+        me={me}
+        empty="No activity matches these filters."
+        caption="Activity log"
+        columns={columns}
+        sort={{ sort: st.sort, order: st.order as 'asc' | 'desc' }}
+        onSort={(x) => set({ sort: x.sort, order: x.order })}
+        {...(exporting ? { exportOf: { kind: 'activity', filters: params, onClose: () => setExporting(false) } } : {})}
+      />
     </section>
   );
 }

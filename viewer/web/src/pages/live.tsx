@@ -3,7 +3,7 @@
 // at once. Locks on a user, login, email or IP, with a duration, listed and liftable.
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { api, describeError, type Me } from '../api.js';
-import { Confirm, Dialog } from '../components/dialog.js';
+import { Confirm, Dialog, FormFooter } from '../components/dialog.js';
 import { IdentityLink } from '../components/identity.js';
 import { PageHeader } from '../components/layout.js';
 import { Empty, ErrorBox, Loading } from '../components/states.js';
@@ -228,14 +228,7 @@ export function LiveSessions({ me }: { me: Me }) {
               Reason (recorded with the termination)
               <textarea name="reason" required maxLength={500} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
             </label>
-            <div class="dialog-actions">
-              <button type="button" class="btn" onClick={() => setConfirming(false)}>
-                Cancel
-              </button>
-              <button type="submit" class="btn btn-danger" disabled={busy || !reason.trim()}>
-                OK
-              </button>
-            </div>
+            <FormFooter error="" onCancel={() => setConfirming(false)} submitLabel="OK" danger busy={busy || !reason.trim()} />
           </form>
         </Dialog>
       )}

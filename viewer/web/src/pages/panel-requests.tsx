@@ -7,14 +7,12 @@ import type { Me, SgEvent } from '../api.js';
 import { AutoRefresh } from '../components/auto-refresh.js';
 import { MethodBadge, SourceBadge } from '../components/badges.js';
 import { DateRange } from '../components/date-range.js';
-import { EventDetails } from '../components/details.js';
-import { ExportDialog, type Encryption } from '../components/export-dialog.js';
+import { EventList, ListActions, timeColumn, viewColumn } from '../components/event-list.js';
 import { IdentityLink, UserCell } from '../components/identity.js';
 import { PageHeader } from '../components/layout.js';
-import { Results } from '../components/results.js';
 import { SearchBox } from '../components/search-box.js';
-import { DataTable, type Column } from '../components/table.js';
-import { formatTime, timeZoneName } from '../format.js';
+import type { Column } from '../components/table.js';
+import { formatTime } from '../format.js';
 import { useSearch } from '../hooks/use-search.js';
 import { num, useUrlState } from '../url-state.js';
 
@@ -23,7 +21,6 @@ const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'];
 export function PanelRequests({ realm, me }: { realm: 'admin' | 'client'; me: Me }) {
   const admin = realm === 'admin';
   const [st, set] = useUrlState({ q: '', from: '', to: '', source: '', method: '', hide_me: '', sort: 'time', order: 'desc', auto: '', every: '5' });
-  const [details, setDetails] = useState<string | undefined>();
   const [exporting, setExporting] = useState(false);
   const filters = {
     realm,
@@ -40,18 +37,8 @@ export function PanelRequests({ realm, me }: { realm: 'admin' | 'client'; me: Me
   const who: Column<SgEvent> = admin
     ? { id: 'user', label: 'Admin', sort: 'user', render: (r) => <UserCell user={r.user} /> }
     : { id: 'user', label: 'User', sort: 'user', render: (r) => <UserCell user={r.user} /> };
-  const columns: Column<SgEvent>[] = [
-    {
-      id: 'time',
-      label: 'Date',
-      sort: 'time',
-      className: 'col-time',
-      render: (r) => (
-        <button type="button" class="linklike" onClick={() => setDetails(r.id)} title="Details">
-          {formatTime(r.ts)}
-        </button>
-      ),
-    },
+  const columns = (setDetails: (id: string) => void): Column<SgEvent>[] => [
+    timeColumn(setDetails),
     ...(admin ? [] : [{ id: 'client', label: 'Client', sort: 'client', render: (r: SgEvent) => (r.client ? String(r.client) : <span class="muted">—</span>) }]),
     who,
     { id: 'ip', label: 'IP Address', sort: 'ip', className: 'col-ip', render: (r) => <IdentityLink kind="ip" value={r.ip} /> },
@@ -59,16 +46,7 @@ export function PanelRequests({ realm, me }: { realm: 'admin' | 'client'; me: Me
     { id: 'source', label: 'Type', sort: 'source', render: (r) => <SourceBadge source={r.source} /> },
     { id: 'method', label: 'Method', sort: 'method', render: (r) => <MethodBadge method={r.method} /> },
     { id: 'status', label: 'Status', sort: 'status', className: 'col-num', render: (r) => <span class={`status status-${String(r.status ?? '').slice(0, 1)}xx`}>{String(r.status ?? '—')}</span> },
-    {
-      id: 'view',
-      label: '',
-      className: 'col-actions',
-      render: (r) => (
-        <button type="button" class="btn btn-small" onClick={() => setDetails(r.id)} aria-label={`Details of the request at ${formatTime(r.ts)}`}>
-          View
-        </button>
-      ),
-    },
+    viewColumn(setDetails, (r) => `Details of the request at ${formatTime(r.ts)}`),
   ];
 
   return (
@@ -113,30 +91,18 @@ export function PanelRequests({ realm, me }: { realm: 'admin' | 'client'; me: Me
             <input type="checkbox" name="hide_me" checked={st.hide_me === '1'} onChange={(e) => set({ hide_me: e.currentTarget.checked ? '1' : '' })} /> Hide Me
           </label>
         )}
-        <span class="spacer" />
-        <button type="button" class="btn" onClick={s.reload} title="Refresh now">
-          Refresh
-        </button>
-        {me.user.role !== 'security' && (
-          <button type="button" class="btn" onClick={() => setExporting(true)}>
-            Export
-          </button>
-        )}
+        <ListActions onRefresh={s.reload} onExport={() => setExporting(true)} />
       </div>
-      <Results s={s} empty={st.q || st.from || st.to || st.source || st.method ? 'No request matches these filters.' : 'No requests recorded yet.'}>
-        <DataTable
-          caption={admin ? 'Admin sessions' : 'Client sessions'}
-          columns={columns}
-          rows={s.items}
-          rowKey={(r) => r.id}
-          rowClass={(r) => (s.fresh.has(r.id) ? 'fresh' : '')}
-          sort={{ sort: st.sort, order: st.order as 'asc' | 'desc' }}
-          onSort={(x) => set({ sort: x.sort, order: x.order })}
-        />
-      </Results>
-      <p class="muted small">Times in {timeZoneName()}.</p>
-      {details && <EventDetails id={details} onClose={() => setDetails(undefined)} />}
-      {exporting && <ExportDialog kind="requests" filters={params} encryption={(me.settings?.export_encryption ?? 'off') as Encryption} onClose={() => setExporting(false)} />}
+      <EventList
+        s={s}
+        me={me}
+        empty={st.q || st.from || st.to || st.source || st.method ? 'No request matches these filters.' : 'No requests recorded yet.'}
+        caption={admin ? 'Admin sessions' : 'Client sessions'}
+        columns={columns}
+        sort={{ sort: st.sort, order: st.order as 'asc' | 'desc' }}
+        onSort={(x) => set({ sort: x.sort, order: x.order })}
+        {...(exporting ? { exportOf: { kind: 'requests', filters: params, onClose: () => setExporting(false) } } : {})}
+      />
     </section>
   );
 }

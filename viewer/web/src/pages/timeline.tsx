@@ -1,15 +1,14 @@
 // One identity across every protocol (GET /api/timeline): panel requests, SSH/FTP sessions,
 // transfers and activity of one login, email or IP, in time order.
 import { useState } from 'preact/hooks';
-import type { SgEvent } from '../api.js';
+import type { Me, SgEvent } from '../api.js';
 import { ActionBadge, MethodBadge, SourceBadge, TypeBadge } from '../components/badges.js';
 import { DateRange } from '../components/date-range.js';
-import { EventDetails } from '../components/details.js';
+import { EventList, timeColumn } from '../components/event-list.js';
 import { IdentityLink, UserCell } from '../components/identity.js';
 import { PageHeader } from '../components/layout.js';
-import { Results } from '../components/results.js';
-import { DataTable, type Column } from '../components/table.js';
-import { formatBytes, formatTime, timeZoneName } from '../format.js';
+import type { Column } from '../components/table.js';
+import { formatBytes } from '../format.js';
 import { useSearch } from '../hooks/use-search.js';
 import { Empty } from '../components/states.js';
 import { num, useUrlState } from '../url-state.js';
@@ -56,26 +55,16 @@ function What({ r }: { r: SgEvent }) {
   }
 }
 
-export function Timeline() {
+export function Timeline({ me }: { me: Me }) {
   const [st, set] = useUrlState({ login: '', email: '', ip: '', from: '', to: '', order: 'desc' });
   const by: By | undefined = st.login ? 'login' : st.email ? 'email' : st.ip ? 'ip' : undefined;
   const value = by ? st[by]! : '';
   const [draftBy, setDraftBy] = useState<By>(by ?? 'login');
   const [draft, setDraft] = useState(value);
-  const [details, setDetails] = useState<string | undefined>();
   const params = by ? { [by]: value, from: num(st.from), to: num(st.to), order: st.order } : {};
   const s = useSearch<SgEvent>({ kind: 'timeline', params, key: (r) => r.id, auto: { on: false, interval: 5 }, enabled: by !== undefined });
-  const columns: Column<SgEvent>[] = [
-    {
-      id: 'time',
-      label: 'Date',
-      className: 'col-time',
-      render: (r) => (
-        <button type="button" class="linklike" onClick={() => setDetails(r.id)}>
-          {formatTime(r.ts)}
-        </button>
-      ),
-    },
+  const columns = (setDetails: (id: string) => void): Column<SgEvent>[] => [
+    timeColumn(setDetails, false),
     { id: 'type', label: 'Kind', render: (r) => <TypeBadge type={r.type} /> },
     { id: 'user', label: 'User', render: (r) => <UserCell user={r.user} /> },
     { id: 'ip', label: 'IP Address', className: 'col-ip', render: (r) => <IdentityLink kind="ip" value={r.ip} /> },
@@ -111,14 +100,10 @@ export function Timeline() {
           <div class="toolbar">
             <DateRange value={{ from: num(st.from), to: num(st.to) }} onApply={(r) => set({ from: r.from?.toString(), to: r.to?.toString() })} />
           </div>
-          <Results s={s} empty={`Nothing recorded for ${by} ${value}${st.from || st.to ? ' in this period' : ''}.`}>
-            <DataTable caption="Timeline" columns={columns} rows={s.items} rowKey={(r) => r.id} />
-          </Results>
-          <p class="muted small">Times in {timeZoneName()}.</p>
+          <EventList s={s} me={me} empty={`Nothing recorded for ${by} ${value}${st.from || st.to ? ' in this period' : ''}.`} caption="Timeline" columns={columns} />
         </>
       )}
       {!by && <Empty>Click any user, email or IP address on another page, or enter one above.</Empty>}
-      {details && <EventDetails id={details} onClose={() => setDetails(undefined)} />}
     </section>
   );
 }

@@ -2,7 +2,7 @@
 // remove. A generated password is shown once, to hand over; the server never shows it again.
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { api, describeError, type Me, type Role } from '../api.js';
-import { Confirm, Dialog } from '../components/dialog.js';
+import { Confirm, Dialog, FormFooter } from '../components/dialog.js';
 import { PageHeader } from '../components/layout.js';
 import { Empty, ErrorBox, Loading } from '../components/states.js';
 import { DataTable, type Column } from '../components/table.js';
@@ -221,19 +221,7 @@ function CreateUser(props: { onClose: () => void; onCreated: (name: string, pass
           Password <span class="muted small">(leave empty to generate one)</span>
           <input name="password" type="password" autocomplete="new-password" minLength={12} value={f.password} onInput={(e) => setF({ ...f, password: e.currentTarget.value })} />
         </label>
-        {error && (
-          <p class="field-error" role="alert">
-            {error}
-          </p>
-        )}
-        <div class="dialog-actions">
-          <button type="button" class="btn" onClick={props.onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="btn btn-primary">
-            Create
-          </button>
-        </div>
+        <FormFooter error={error} onCancel={props.onClose} submitLabel="Create" />
       </form>
     </Dialog>
   );
@@ -269,19 +257,7 @@ function EditUser(props: { user: ViewerUser; onClose: () => void; onSaved: () =>
           Panel identities <span class="muted small">(panel logins that are this user's own, comma separated: Hide Me leaves them out)</span>
           <input name="panel_identities" value={ids} onInput={(e) => setIds(e.currentTarget.value)} />
         </label>
-        {error && (
-          <p class="field-error" role="alert">
-            {error}
-          </p>
-        )}
-        <div class="dialog-actions">
-          <button type="button" class="btn" onClick={props.onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="btn btn-primary">
-            Save
-          </button>
-        </div>
+        <FormFooter error={error} onCancel={props.onClose} submitLabel="Save" />
       </form>
     </Dialog>
   );
