@@ -14,6 +14,7 @@ import type { Frontend } from '../gateway/core/frontend.js';
 import { UserStore } from '../gateway/core/users.js';
 import { SgError } from '../gateway/core/errors.js';
 import { createHttpFrontend } from '../gateway/http/index.js';
+import { createSshFrontend } from '../gateway/ssh/index.js';
 import { Directory } from '../gateway/http/analysis/directory.js';
 import { Recorder } from '../recorder/index.js';
 import { loadIntegrityKey } from '../recorder/store/integrity.js';
@@ -187,6 +188,19 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
         metrics,
         viewerCookieName: config.viewer.cookie_name,
         sessionKeySecret: secret,
+      });
+      frontends.push(f);
+      await f.start();
+    }
+    for (const l of config.ssh?.listeners ?? []) {
+      const f = createSshFrontend(l, config.ssh!, {
+        clock,
+        logger: logger.child({ component: 'ssh', listener: l.name }),
+        emitter,
+        registry,
+        access,
+        users,
+        dataDir: config.data_dir,
       });
       frontends.push(f);
       await f.start();

@@ -358,10 +358,19 @@ t.test('enum values get the list of choices and a suggestion', async (t) => {
   t.match(i.message, /expected one of "best_effort", "strict", got string "stirct" \(did you mean "strict"\?\)/);
 });
 
-t.test('ssh and ftp sections are refused until implemented', async (t) => {
-  const err = failure(() => parseConfigText('ssh:\n  listen: 0.0.0.0:2222\nftp: []\n'));
-  t.match(issueFor(t, err, 'ssh').message, /not implemented in this version/);
-  t.equal(issueFor(t, err, 'ftp').line, 3);
+t.test('ftp is refused until implemented; ssh needs listeners and targets, each account exactly one credential', async (t) => {
+  const err = failure(() => parseConfigText('ftp: []\n'));
+  t.match(issueFor(t, err, 'ftp').message, /not implemented in this version/);
+  const ssh = failure(() => parseConfigText('ssh:\n  listen: 0.0.0.0:2222\n'));
+  t.equal(issueFor(t, ssh, 'ssh.listen').line, 2, 'a misplaced key is named with its line');
+  const acc = failure(() =>
+    parseConfigText('ssh:\n  listeners: [{ name: s, listen: 127.0.0.1:0 }]\n  targets:\n    - name: w\n      host: h\n      host_key: SHA256:x\n      accounts: [{ name: root, key_file: a, password_env: B }]\n'),
+  );
+  t.match(issueFor(t, acc, 'ssh.targets[0].accounts[0]').message, /exactly one of key_file, password_file, password_env/);
+  const dup = failure(() =>
+    parseConfigText('ssh:\n  listeners: [{ name: s, listen: 127.0.0.1:0 }]\n  targets:\n    - { name: w, host: h, host_key: SHA256:x, accounts: [{ name: r, password_env: P }] }\n    - { name: W, host: h, host_key: SHA256:x, accounts: [{ name: r, password_env: P }] }\n'),
+  );
+  t.match(issueFor(t, dup, 'ssh.targets[1].name').message, /duplicate target name/);
 });
 
 t.test('export.encryption: required loads; scheduled files then need a passphrase_file, and off refuses one', async (t) => {

@@ -395,6 +395,72 @@ const bootstrapUser = z.strictObject({
   panel_identities: z.array(z.string()).default([]),
 });
 
+/** An account on an SSH target: the credentials the gateway uses (users never see them). */
+const sshAccount = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'use 1-64 letters, digits, _ . -'),
+    /** Private key file (OpenSSH or PEM). */
+    key_file: nonEmpty.optional(),
+    /** File holding the key's passphrase. */
+    key_passphrase_file: nonEmpty.optional(),
+    /** File holding the account's password. */
+    password_file: nonEmpty.optional(),
+    /** Environment variable holding the account's password. */
+    password_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').optional(),
+  })
+  .superRefine((a, ctx) => {
+    const n = [a.key_file, a.password_file, a.password_env].filter((x) => x !== undefined).length;
+    if (n !== 1) ctx.addIssue({ code: 'custom', message: 'give exactly one of key_file, password_file, password_env' });
+  });
+
+const sshTarget = z.strictObject({
+  name,
+  host: z.string().min(1).max(253),
+  port: z.number().int().min(1).max(65535).default(22),
+  /** Shown in Server Session Logs (seed 003): e.g. `Debian 12`. */
+  os: z.string().max(64).optional(),
+  /** The target's host key, pinned: `ssh-ed25519 AAAA...` (as in known_hosts) or `SHA256:...`. A mismatch refuses the session. */
+  host_key: z.string().min(1),
+  accounts: z.array(sshAccount).min(1),
+  allow: z
+    .strictObject({
+      port_forwarding: z.boolean().default(false),
+      agent_forwarding: z.boolean().default(false),
+      x11_forwarding: z.boolean().default(false),
+    })
+    .prefault({}),
+  /** Record what the user types (it captures typed passwords too). */
+  record_input: z.boolean().default(false),
+  /** Time allowed to connect to the target and authenticate. */
+  connect_timeout: duration.default(10_000),
+});
+
+const sshListener = z.strictObject({
+  name,
+  listen: listenAddress,
+  /** The gateway's own host key files; absent: one ed25519 key generated in data_dir on first start. */
+  host_keys: z.array(nonEmpty).default([]),
+  /** A session with no traffic either way for this long is ended (0: never). */
+  idle_timeout: duration.default(30 * 60_000),
+  /** Time allowed from connect to authenticated. */
+  login_timeout: duration.default(30_000),
+  /** Failed authentications allowed per connection. */
+  max_auth_attempts: z.number().int().min(1).max(20).default(6),
+});
+
+const sshSchema = z
+  .strictObject({
+    listeners: z.array(sshListener).min(1),
+    targets: z.array(sshTarget).min(1),
+  })
+  .superRefine((c, ctx) => {
+    const names = new Set<string>();
+    c.targets.forEach((t, i) => {
+      if (names.has(t.name.toLowerCase())) ctx.addIssue({ code: 'custom', path: ['targets', i, 'name'], message: `duplicate target name "${t.name}"` });
+      names.add(t.name.toLowerCase());
+    });
+  });
+
 const notYet = (issue: string) =>
   z.unknown().superRefine((_v, ctx) => ctx.addIssue({ code: 'custom', message: `this section is not implemented in this version yet (${issue})` }));
 
@@ -411,7 +477,7 @@ export const configSchema = z
     viewer: viewerSchema.prefault({}),
     audit: auditSchema.prefault({}),
     http: z.array(httpListenerSchema).default([]),
-    ssh: notYet('SSH gateway').optional(),
+    ssh: sshSchema.optional(),
     ftp: notYet('FTP gateway').optional(),
     retention: retentionSchema.prefault({}),
     export: exportSchema.prefault({}),
@@ -440,6 +506,9 @@ export const configSchema = z
 
 export type Config = z.output<typeof configSchema>;
 export type HttpListenerConfig = Config['http'][number];
+export type SshConfig = NonNullable<Config['ssh']>;
+export type SshListenerConfig = SshConfig['listeners'][number];
+export type SshTargetConfig = SshConfig['targets'][number];
 export type RouteConfig = HttpListenerConfig['routes'][number];
 export type JwtConfig = NonNullable<RouteConfig['identity']['jwt']>;
 export type ViewerConfig = Config['viewer'];

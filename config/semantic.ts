@@ -84,6 +84,13 @@ function pathKeys(v: View): PathKey[] {
     }
   }
   for (const i of v.indices(['users'])) keys.push({ path: ['users', i, 'password_file'], kind: 'file', secret: true });
+  for (const i of v.indices(['ssh', 'listeners'])) for (const j of v.indices(['ssh', 'listeners', i, 'host_keys'])) keys.push({ path: ['ssh', 'listeners', i, 'host_keys', j], kind: 'file', secret: true });
+  for (const i of v.indices(['ssh', 'targets'])) {
+    for (const j of v.indices(['ssh', 'targets', i, 'accounts'])) {
+      const a = ['ssh', 'targets', i, 'accounts', j];
+      keys.push({ path: [...a, 'key_file'], kind: 'file', secret: true }, { path: [...a, 'key_passphrase_file'], kind: 'file', secret: true }, { path: [...a, 'password_file'], kind: 'file', secret: true });
+    }
+  }
   keys.push({ path: ['export', 'schedule', 'dir'], kind: 'dir' }, { path: ['export', 'schedule', 'passphrase_file'], kind: 'file', secret: true });
   for (const i of v.indices(['export', 'forward'])) keys.push({ path: ['export', 'forward', i, 'ca_file'], kind: 'file' }, { path: ['export', 'forward', i, 'token_file'], kind: 'file', secret: true });
   return keys;

@@ -113,6 +113,22 @@ export function generatePassword(length = 20): string {
   return s;
 }
 
+const SSH_KEY_RE = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,2}( [^\r\n\0]{0,200})?$/;
+const TARGET_PART_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+
+function validateSshKey(k: unknown, i: number): string {
+  if (typeof k !== 'string' || !SSH_KEY_RE.test(k.trim())) throw new SgError('SG_ERR_BAD_PARAM', `ssh_keys[${i}]: not an OpenSSH public key line ("ssh-ed25519 AAAA... comment")`);
+  return k.trim();
+}
+
+function validateTarget(t: unknown, i: number): UserTarget {
+  const o = t as UserTarget | undefined;
+  if (!o || typeof o.server !== 'string' || typeof o.account !== 'string' || !TARGET_PART_RE.test(o.server) || !TARGET_PART_RE.test(o.account)) {
+    throw new SgError('SG_ERR_BAD_PARAM', `targets[${i}]: needs server and account names (1-64 letters, digits, _ . -)`);
+  }
+  return { server: o.server, account: o.account };
+}
+
 export function validateUserName(name: unknown): string {
   if (typeof name !== 'string' || !USER_NAME_RE.test(name)) {
     throw new SgError('SG_ERR_BAD_PARAM', 'invalid user name (use 1-64 letters, digits, _ . -)', { details: { param: 'name' } });
@@ -249,6 +265,28 @@ export class UserStore {
       }
       if (ids) r.panel_identities = ids;
     });
+  }
+
+  /**
+   * Replaces the user's SSH access: public keys (`ssh-ed25519 AAAA... comment`, as in
+   * authorized_keys) and the target accounts they may reach (`server` + `account`, both names
+   * from the `ssh.targets` config).
+   */
+  async setSshAccess(name: string, patch: { ssh_keys?: string[]; targets?: UserTarget[] }): Promise<User> {
+    const keys = patch.ssh_keys?.map((k, i) => validateSshKey(k, i));
+    const targets = patch.targets?.map((t, i) => validateTarget(t, i));
+    return this.modify(name, (r) => {
+      if (keys) r.ssh_keys = keys;
+      if (targets) r.targets = targets;
+    });
+  }
+
+  /** The user when `blob` (an SSH public key in wire format) is one of theirs. */
+  withSshKey(name: string, blob: Buffer): User | undefined {
+    const r = this.record(name);
+    if (!r) return undefined;
+    const want = blob.toString('base64');
+    return r.ssh_keys.some((k) => k.split(/\s+/)[1] === want) ? publicView(r) : undefined;
   }
 
   /**

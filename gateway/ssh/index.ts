@@ -1,0 +1,271 @@
+// The SSH front end (DESIGN "Front ends: SSH"): an ssh2 server in front of configured targets.
+// Gateway users log in by password or public key from the user store and pick the target in the
+// login name; the gateway connects to the target with the account's credentials (checked against
+// the pinned host key) before it accepts the login, so a refused target is a refused login.
+// One session = one client connection: `session.start` once both sides are up, `ssh.exec` per
+// exec, `ssh.forward` per forwarding attempt, `session.end` with the reason.
+import ssh2 from 'ssh2';
+import type { SshConfig, SshListenerConfig, SshTargetConfig } from '../../config/schema.js';
+import type { AccessControl } from '../core/access.js';
+import { SgError } from '../core/errors.js';
+import type { BoundAddress, Frontend } from '../core/frontend.js';
+import { newId } from '../core/ids.js';
+import type { LiveSessionHandle, SessionRegistry } from '../core/registry.js';
+import type { Clock, Logger } from '../core/runtime.js';
+import type { User, UserStore } from '../core/users.js';
+import type { Emitter } from '../../recorder/emitter.js';
+import type { EndReason, UserRef } from '../../recorder/events.js';
+import { normalizeIp } from '../http/analysis/client-ip.js';
+import { gatewayHostKeys } from './host-key.js';
+import { parseLoginName, pickTarget } from './login-name.js';
+import { Relay, type ChannelObserver } from './relay.js';
+import { connectUpstream } from './upstream.js';
+
+export interface SshDeps {
+  clock: Clock;
+  logger: Logger;
+  emitter: Emitter;
+  registry: SessionRegistry;
+  access: AccessControl;
+  users: UserStore;
+  dataDir: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+function userRef(u: User): UserRef {
+  return { name: u.name, login: u.name, ...(u.email ? { email: u.email } : {}) };
+}
+
+function clientName(info: ssh2.ClientInfo): string {
+  // The client's version string as it sent it (seed 003's "client name"), bounded and printable.
+  return String(info.header?.identRaw ?? '').replace(/[^\x20-\x7e]/g, '?').slice(0, 255);
+}
+
+interface Authed {
+  user: User;
+  target: SshTargetConfig;
+  account: string;
+  upstream: ssh2.Client;
+}
+
+export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, deps: SshDeps): Frontend {
+  const { clock, logger, emitter, registry, access, users } = deps;
+  const targets = new Map(cfg.targets.map((t) => [t.name.toLowerCase(), t]));
+  const open = new Set<ssh2.Connection>();
+  let server: ssh2.Server | undefined;
+  let port = -1;
+  let closing = false;
+  const hostKeys = gatewayHostKeys(listener.host_keys, deps.dataDir);
+
+  function refuse(ip: string, login: string, reason: string, extra: Record<string, unknown> = {}): void {
+    emitter.emit({ type: 'activity', ip, initiator: login.slice(0, 64) || '(none)', action: 'login_failed', description: `SSH login refused on ${listener.name}: ${reason}`, details: { protocol: 'ssh', listener: listener.name, reason, ...extra } });
+  }
+
+  /** Checks the login and opens the target connection; undefined when refused (and recorded). */
+  async function authorize(ip: string, rawName: string, user: User | undefined): Promise<Authed | undefined> {
+    const name = parseLoginName(rawName);
+    if (!name || !user) {
+      refuse(ip, rawName, 'bad_credentials');
+      return undefined;
+    }
+    if (access.check({ ip, user: user.name, ...(user.email ? { email: user.email } : {}) })) {
+      refuse(ip, user.name, 'locked');
+      return undefined;
+    }
+    const allowed = user.targets.filter((t) => targets.has(t.server.toLowerCase()));
+    const pick = pickTarget(name, allowed);
+    if (!pick) {
+      refuse(ip, user.name, 'no_such_target', { wanted: rawName.slice(0, 200) });
+      return undefined;
+    }
+    const target = targets.get(pick.server.toLowerCase())!;
+    const account = target.accounts.find((a) => a.name.toLowerCase() === pick.account.toLowerCase());
+    if (!account) {
+      refuse(ip, user.name, 'no_such_account', { target: target.name, account: pick.account });
+      return undefined;
+    }
+    try {
+      const upstream = await connectUpstream(target, account, deps.env);
+      return { user, target, account: account.name, upstream };
+    } catch (e) {
+      const d = (e as SgError).details as { code?: string; presented?: string } | undefined;
+      logger.warn({ target: target.name, reason: d?.code, presented: d?.presented }, (e as Error).message);
+      refuse(ip, user.name, d?.code === 'host_key_mismatch' ? 'target_host_key_mismatch' : 'target_unavailable', { target: target.name, account: account.name, ...(d?.presented ? { presented_host_key: d.presented } : {}) });
+      return undefined;
+    }
+  }
+
+  function onClient(client: ssh2.Connection, info: ssh2.ClientInfo): void {
+    if (closing) return void client.end();
+    open.add(client);
+    const ip = normalizeIp(info.ip);
+    const ident = clientName(info);
+    let authed: Authed | undefined;
+    let failures = 0;
+    const loginTimer = setTimeout(() => {
+      refuse(ip, '', 'login_timeout');
+      client.end();
+    }, listener.login_timeout);
+    client.on('error', (e) => logger.debug({ err: e, ip }, 'ssh client connection error'));
+    client.on('close', () => {
+      clearTimeout(loginTimer);
+      open.delete(client);
+    });
+
+    client.on('authentication', (ctx) => {
+      void (async () => {
+        if (authed) return ctx.accept();
+        let user: User | undefined;
+        const who = parseLoginName(ctx.username)?.user ?? '';
+        if (ctx.method === 'password') user = await users.verify(who, ctx.password);
+        else if (ctx.method === 'publickey') {
+          user = users.withSshKey(who, ctx.key.data);
+          if (user && !ctx.signature) return ctx.accept(); // "would this key do?"
+          const key = user ? ssh2.utils.parseKey(ctx.key.data) : undefined;
+          const ok = key && !(key instanceof Error) && ctx.blob && ctx.signature && key.verify(ctx.blob, ctx.signature, ctx.hashAlgo);
+          if (!ok) user = undefined;
+        } else return ctx.reject(['publickey', 'password']);
+        const a = await authorize(ip, ctx.username, user);
+        if (a) {
+          authed = a;
+          clearTimeout(loginTimer);
+          return ctx.accept();
+        }
+        failures++;
+        if (failures >= listener.max_auth_attempts) {
+          ctx.reject();
+          client.end();
+          return;
+        }
+        ctx.reject(['publickey', 'password']);
+      })().catch((e: unknown) => {
+        logger.error({ err: e }, 'ssh authentication failed unexpectedly');
+        ctx.reject();
+      });
+    });
+
+    client.on('ready', () => {
+      if (!authed) return client.end();
+      startSession(client, authed, ip, ident);
+    });
+  }
+
+  function startSession(client: ssh2.Connection, a: Authed, ip: string, ident: string): void {
+    const sessionId = newId(clock.now());
+    const started = clock.now();
+    const user = userRef(a.user);
+    const server = { name: a.target.name, host: a.target.host, port: a.target.port, ...(a.target.os ? { os: a.target.os } : {}) };
+    emitter.emit({ type: 'session.start', session_id: sessionId, protocol: 'ssh', listener: listener.name, ip, user, account: a.account, server, client_name: ident, connected_from: 'proxy' });
+    let bytesIn = 0;
+    let bytesOut = 0;
+    let lastExit: { exit_code?: number; exit_signal?: string } = {};
+    let endReason: EndReason | undefined;
+    let terminatedBy: { by: string; why: string } | undefined;
+    let lastActivity = clock.now();
+    let handle: LiveSessionHandle | undefined;
+
+    const relay = new Relay(client, a.upstream, a.target, {
+      activity: () => {
+        lastActivity = clock.now();
+        handle?.touch();
+      },
+      channelStart: (kind, detail): ChannelObserver => ({
+        end: (r) => {
+          bytesIn += r.bytes_in;
+          bytesOut += r.bytes_out;
+          lastExit = { ...(r.exit_code !== undefined ? { exit_code: r.exit_code } : {}), ...(r.exit_signal ? { exit_signal: r.exit_signal } : {}) };
+          if (kind === 'exec') {
+            emitter.emit({ type: 'ssh.exec', session_id: sessionId, ip, user, command: detail.command!.slice(0, 4096), pty: detail.pty !== undefined, bytes_in: r.bytes_in, bytes_out: r.bytes_out, ...lastExit });
+          }
+        },
+      }),
+      forwardAttempt: (kind, allowed, dest) => {
+        emitter.emit({ type: 'ssh.forward', session_id: sessionId, ip, user, kind, allowed, ...(dest ? { dest_host: dest.host, dest_port: dest.port } : {}) });
+      },
+    });
+
+    const end = (reason: EndReason, message: string) => {
+      if (endReason) return;
+      endReason = reason;
+      relay.endAll(message);
+      client.end();
+      a.upstream.end();
+    };
+    handle = registry.register(
+      { id: `ssh:${sessionId}`, protocol: 'ssh', listener: listener.name, ip, user, login: a.user.name, details: { account: a.account, server: a.target.name, host: a.target.host, client_name: ident, session_id: sessionId } },
+      (actor, reason) => {
+        terminatedBy = { by: actor.name, why: reason };
+        end('terminated', `Session terminated by ${actor.name}: ${reason}`);
+      },
+    );
+    const idle =
+      listener.idle_timeout > 0
+        ? setInterval(() => {
+            if (clock.now() - lastActivity >= listener.idle_timeout) end('idle_timeout', `Session ended: idle for ${Math.round(listener.idle_timeout / 1000)} s`);
+          }, Math.min(listener.idle_timeout, 1000))
+        : undefined;
+    a.upstream.on('close', () => {
+      if (!endReason) endReason = 'upstream_exit';
+      client.end();
+    });
+    let closed = false;
+    client.on('close', () => {
+      if (closed) return;
+      closed = true;
+      if (idle) clearInterval(idle);
+      a.upstream.end();
+      handle?.remove();
+      emitter.emit({
+        type: 'session.end',
+        session_id: sessionId,
+        protocol: 'ssh',
+        ip,
+        user,
+        reason: endReason ?? (closing ? 'gateway_shutdown' : 'client_exit'),
+        duration_ms: clock.now() - started,
+        bytes_in: bytesIn,
+        bytes_out: bytesOut,
+        ...lastExit,
+        ...(terminatedBy ? { terminated_by: terminatedBy.by, terminate_reason: terminatedBy.why } : {}),
+      });
+    });
+    closers.set(client, () => end('gateway_shutdown', 'Session ended: the gateway is shutting down'));
+  }
+  const closers = new Map<ssh2.Connection, () => void>();
+
+  return {
+    protocol: 'ssh',
+    name: listener.name,
+    start() {
+      if (server) return Promise.reject(new SgError('SG_ERR_LISTEN', `ssh listener ${listener.name} already started`));
+      server = new ssh2.Server({ hostKeys, ident: 'Sessiongate' }, onClient);
+      server.on('error', (e: Error) => logger.error({ err: e }, 'ssh listener error'));
+      return new Promise((resolve, reject) => {
+        const onError = (e: Error) => reject(new SgError('SG_ERR_LISTEN', `ssh listener ${listener.name} cannot listen on ${listener.listen.host}:${listener.listen.port}: ${e.message}`, { cause: e }));
+        server!.once('error', onError);
+        server!.listen(listener.listen.port, listener.listen.host, () => {
+          server!.off('error', onError);
+          port = (server!.address() as { port: number }).port;
+          logger.info({ listener: listener.name, host: listener.listen.host, port }, 'ssh listener started');
+          resolve();
+        });
+      });
+    },
+    addresses(): BoundAddress[] {
+      return port < 0 ? [] : [{ host: listener.listen.host, port, tls: false }];
+    },
+    async close(graceMs = 0) {
+      if (closing) return;
+      closing = true;
+      await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+      if (graceMs > 0 && open.size) await new Promise((r) => setTimeout(r, Math.min(graceMs, 2000)));
+      for (const c of open) {
+        const close = closers.get(c);
+        if (close) close();
+        else c.end();
+      }
+      const deadline = Date.now() + 2000;
+      while (open.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    },
+  };
+}

@@ -1,0 +1,243 @@
+// One authenticated client connection relayed to its target connection: session channels with
+// pty, env, shell, exec, subsystem, window-change, signals, EOF, exit status and exit signal.
+// The client's channel request is accepted at once and its stream paused until the target's
+// channel is open (a late accept breaks `exec` with empty stdin). Forwarding of any kind is
+// refused unless the target allows it, and every attempt is recorded.
+import type { Duplex } from 'node:stream';
+import type ssh2 from 'ssh2';
+import type { SshTargetConfig } from '../../config/schema.js';
+
+type ServerChannel = ssh2.ServerChannel;
+type ClientChannel = ssh2.ClientChannel;
+
+export interface PtyInfo {
+  cols: number;
+  rows: number;
+  width: number;
+  height: number;
+  term: string;
+}
+
+/** What the relay tells its owner (events, recording, idle time). */
+export interface RelayObserver {
+  /** Bytes moved, either way (idle time restarts). */
+  activity(): void;
+  channelStart(kind: 'shell' | 'exec' | 'subsystem', info: { command?: string; subsystem?: string; pty?: PtyInfo }): ChannelObserver;
+  forwardAttempt(kind: 'tcpip' | 'direct-tcpip' | 'streamlocal' | 'agent' | 'x11', allowed: boolean, dest?: { host: string; port: number }): void;
+}
+
+export interface ChannelObserver {
+  output?(chunk: Buffer): void;
+  input?(chunk: Buffer): void;
+  resize?(cols: number, rows: number): void;
+  end(result: { exit_code?: number; exit_signal?: string; bytes_in: number; bytes_out: number; error?: string }): void;
+}
+
+/** Terminal sizes from clients are bounded: a hostile 2^32 x 2^32 never reaches a target or a recorder. */
+export function clampSize(n: unknown, max: number, fallback: number): number {
+  return typeof n === 'number' && Number.isFinite(n) && n >= 1 ? Math.min(Math.floor(n), max) : fallback;
+}
+
+function ptyOf(info: { cols?: number; rows?: number; width?: number; height?: number; term?: string }): PtyInfo {
+  return {
+    cols: clampSize(info.cols, 1000, 80),
+    rows: clampSize(info.rows, 1000, 24),
+    width: clampSize(info.width, 100_000, 0) || 0,
+    height: clampSize(info.height, 100_000, 0) || 0,
+    term: typeof info.term === 'string' && /^[A-Za-z0-9._+-]{1,64}$/.test(info.term) ? info.term : 'xterm',
+  };
+}
+
+const MAX_ENV = 64;
+
+export class Relay {
+  private readonly channels = new Set<{ client: ServerChannel; up?: ClientChannel }>();
+
+  constructor(
+    private readonly client: ssh2.Connection,
+    private readonly upstream: ssh2.Client,
+    private readonly target: SshTargetConfig,
+    private readonly observer: RelayObserver,
+  ) {
+    client.on('session', (accept) => this.session(accept()));
+    client.on('tcpip', (accept, reject, info) => {
+      // direct-tcpip (ssh -L): a channel to a host the target can reach.
+      const allowed = target.allow.port_forwarding;
+      observer.forwardAttempt('direct-tcpip', allowed, { host: String(info.destIP).slice(0, 253), port: info.destPort });
+      if (!allowed) return reject();
+      upstream.forwardOut(info.srcIP, info.srcPort, info.destIP, info.destPort, (err, up) => {
+        if (err) return reject();
+        const ch = accept();
+        this.pipeRaw(ch, up);
+      });
+    });
+    client.on('openssh.streamlocal', (_accept, reject) => {
+      observer.forwardAttempt('streamlocal', false);
+      reject();
+    });
+    client.on('request', (accept, reject, name, info) => {
+      // tcpip-forward (ssh -R) and friends: refused unless allowed; even then not relayed in this version.
+      if (name === 'tcpip-forward' || name === 'cancel-tcpip-forward') {
+        const i = info as { bindAddr?: string; bindPort?: number };
+        observer.forwardAttempt('tcpip', false, { host: String(i.bindAddr ?? '').slice(0, 253), port: Number(i.bindPort) || 0 });
+      }
+      reject?.();
+    });
+    upstream.on('close', () => this.closeAll());
+  }
+
+  /** Ends every channel with a last line on its stderr (terminate, idle timeout, shutdown). */
+  endAll(message: string): void {
+    for (const ch of this.channels) {
+      try {
+        ch.client.stderr.write(`\r\n${message}\r\n`);
+        ch.client.exit(255);
+      } catch {
+        /* the channel may be gone already */
+      }
+    }
+    this.closeAll();
+  }
+
+  private closeAll(): void {
+    for (const ch of this.channels) {
+      ch.up?.close();
+      ch.client.end();
+    }
+    this.channels.clear();
+  }
+
+  private session(session: ssh2.Session): void {
+    let pty: PtyInfo | undefined;
+    const env: Record<string, string> = {};
+    let started = false;
+    let live: { up?: ClientChannel; obs?: ChannelObserver } = {};
+    session.on('pty', (accept, reject, info) => {
+      if (started) return reject?.();
+      pty = ptyOf(info);
+      accept?.();
+    });
+    session.on('env', (accept, reject, info) => {
+      // Only names a shell would take, a bounded number; the target's own AcceptEnv decides the rest.
+      if (Object.keys(env).length >= MAX_ENV || !/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(info.key) || String(info.val).length > 4096) return reject?.();
+      env[info.key] = String(info.val);
+      accept?.();
+    });
+    session.on('window-change', (accept, _reject, info) => {
+      const p = ptyOf({ ...pty, ...info });
+      pty = p;
+      live.up?.setWindow(p.rows, p.cols, p.height, p.width);
+      live.obs?.resize?.(p.cols, p.rows);
+      accept?.();
+    });
+    session.on('signal', (accept, reject, info) => {
+      if (!live.up || !/^[A-Z0-9]{1,16}$/.test(info.name)) return reject?.();
+      live.up.signal(info.name);
+      accept?.();
+    });
+    session.on('auth-agent', (_accept, reject) => {
+      this.observer.forwardAttempt('agent', false);
+      reject?.();
+    });
+    session.on('x11', (_accept, reject) => {
+      this.observer.forwardAttempt('x11', false);
+      reject?.();
+    });
+    const start = (kind: 'shell' | 'exec' | 'subsystem', accept: () => ServerChannel, detail: { command?: string; subsystem?: string }) => {
+      if (started) return false;
+      started = true;
+      const stream = accept();
+      stream.pause();
+      const entry: { client: ServerChannel; up?: ClientChannel } = { client: stream };
+      this.channels.add(entry);
+      const obs = this.observer.channelStart(kind, { ...detail, ...(pty ? { pty } : {}) });
+      live = { obs };
+      const opened = (err: Error | undefined, up: ClientChannel) => {
+        if (err) {
+          stream.stderr.write(`sessiongate: the target refused the ${kind}: ${err.message}\r\n`);
+          stream.exit(1);
+          stream.end();
+          this.channels.delete(entry);
+          obs.end({ bytes_in: 0, bytes_out: 0, error: err.message });
+          return;
+        }
+        entry.up = up;
+        live.up = up;
+        this.relayChannel(stream, up, obs, () => this.channels.delete(entry));
+      };
+      const window = pty ? { rows: pty.rows, cols: pty.cols, height: pty.height, width: pty.width, term: pty.term } : false;
+      if (kind === 'shell') this.upstream.shell(window, { env }, opened);
+      else if (kind === 'exec') this.upstream.exec(detail.command!, { pty: window, env }, opened);
+      else this.upstream.subsys(detail.subsystem!, opened);
+      return true;
+    };
+    session.on('shell', (accept, reject) => {
+      if (!start('shell', accept, {})) reject?.();
+    });
+    session.on('exec', (accept, reject, info) => {
+      if (typeof info.command !== 'string' || info.command.length > 65_536 || !start('exec', accept, { command: info.command })) reject?.();
+    });
+    const subsystem = (name: string) => (accept: () => ServerChannel, reject?: () => void) => {
+      if (!/^[A-Za-z0-9@._-]{1,64}$/.test(name) || !start('subsystem', accept, { subsystem: name })) reject?.();
+    };
+    session.on('sftp', (accept, reject) => subsystem('sftp')(accept as unknown as () => ServerChannel, reject));
+    session.on('subsystem', (accept, reject, info) => subsystem(info.name)(accept, reject));
+  }
+
+  private relayChannel(client: ServerChannel, up: ClientChannel, obs: ChannelObserver, done: () => void): void {
+    let bytesIn = 0;
+    let bytesOut = 0;
+    let exit: { code?: number; signal?: string; dump?: boolean; desc?: string } = {};
+    client.on('data', (d: Buffer) => {
+      bytesIn += d.length;
+      obs.input?.(d);
+      this.observer.activity();
+    });
+    up.on('data', (d: Buffer) => {
+      bytesOut += d.length;
+      obs.output?.(d);
+      this.observer.activity();
+    });
+    up.stderr.on('data', (d: Buffer) => {
+      bytesOut += d.length;
+      obs.output?.(d);
+    });
+    client.pipe(up);
+    up.pipe(client, { end: false });
+    up.stderr.pipe(client.stderr, { end: false });
+    up.on('exit', (code: number | null, signal?: string, dump?: boolean, desc?: string) => {
+      exit = code !== null && code !== undefined ? { code } : { ...(signal ? { signal } : {}), ...(dump !== undefined ? { dump } : {}), ...(desc ? { desc } : {}) };
+    });
+    let ended = false;
+    const finish = () => {
+      if (ended) return;
+      ended = true;
+      // Exit status before EOF and close: a client that already sent EOF closes on our EOF.
+      try {
+        if (exit.code !== undefined) client.exit(exit.code);
+        else if (exit.signal) client.exit(exit.signal, exit.dump ?? false, exit.desc ?? '');
+        client.end();
+      } catch {
+        /* the client is gone */
+      }
+      done();
+      obs.end({ ...(exit.code !== undefined ? { exit_code: exit.code } : {}), ...(exit.signal ? { exit_signal: exit.signal } : {}), bytes_in: bytesIn, bytes_out: bytesOut });
+    };
+    up.on('close', finish);
+    client.on('close', () => {
+      up.close();
+      finish();
+    });
+    client.resume();
+  }
+
+  private pipeRaw(a: Duplex, b: Duplex): void {
+    a.pipe(b).pipe(a);
+    const end = () => {
+      a.destroy();
+      b.destroy();
+    };
+    a.on('close', end);
+    b.on('close', end);
+  }
+}
