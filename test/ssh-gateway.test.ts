@@ -11,6 +11,8 @@ import { startTestGateway, tempDir } from './helpers/gateway.js';
 import { freePort, keygen, sshArgs, startSshd } from './helpers/sshd.js';
 import type { SgEvent } from '../recorder/events.js';
 
+/* eslint-disable @typescript-eslint/no-explicit-any -- recorded rows are checked field by field */
+
 const ALICE_PW = 'alice-ssh-password-1';
 
 function run(args: string[], input?: Buffer | string): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
@@ -81,25 +83,37 @@ ssh:
   await gw.users.add({ name: 'bob', password: 'bob-ssh-password-12' });
   await gw.users.setSshAccess('bob', { ssh_keys: [], targets: [{ server: 'web1', account: 'root' }, { server: 'web2', account: 'root' }] });
 
-  const events = async (): Promise<SgEvent[]> => {
+  /** Everything recorded so far for one gateway user, across kinds (the store's timeline). */
+  const recordedFor = async (login: string): Promise<SgEvent[]> => {
     await gw.recorder.flush();
-    await new Promise((r) => setTimeout(r, 150));
-    return gw.recorder.store.query('activity', { limit: 500 }).items as SgEvent[];
+    return gw.recorder.store.timeline({ login, limit: 500 }).items as SgEvent[];
   };
-  const stored = (type: string) => {
-    const out: SgEvent[] = [];
-    const kind = type.startsWith('session.') ? 'sessions' : undefined;
-    if (kind) for (const s of gw.recorder.store.query('sessions', { limit: 500 }).items as { start: SgEvent; end?: SgEvent }[]) out.push(type === 'session.start' ? s.start : s.end!);
-    return out.filter(Boolean);
+  const sessions = async () => {
+    await gw.recorder.flush();
+    return gw.recorder.store.query('sessions', { limit: 500 }).items as { seq: number; session_id: string; start: SgEvent & Record<string, any>; end?: SgEvent & Record<string, any> }[];
   };
-  void events;
-  void stored;
+  const refusals = async () => {
+    await gw.recorder.flush();
+    return (gw.recorder.store.query('activity', { action: 'login_failed', limit: 500 }).items as (SgEvent & { details?: Record<string, unknown> })[]).filter((e) => e.details?.protocol === 'ssh');
+  };
 
   await t.test('exec: stdout, stderr and the exit code come through', async (t) => {
     const r = await run([...sshArgs(port, alice.file), 'alice@127.0.0.1', 'echo hello; echo oops >&2; exit 3']);
     t.equal(r.stdout.toString(), 'hello\n');
     t.match(r.stderr, 'oops');
     t.equal(r.code, 3);
+    // The client exits on exit-status; the gateway records the end when the connection closes.
+    let mine: Awaited<ReturnType<typeof sessions>>[number] | undefined;
+    for (let i = 0; i < 50 && !mine; i++) {
+      mine = (await sessions()).find((x) => x.end && x.start.user?.login === 'alice');
+      if (!mine) await new Promise((r) => setTimeout(r, 100));
+    }
+    t.ok(mine, 'the session is recorded, start and end');
+    t.match(mine!.start, { protocol: 'ssh', account: 'root', server: { name: 'web1', os: 'Debian 12', host: '127.0.0.1', port: sshd.port }, connected_from: 'proxy', ip: '127.0.0.1' });
+    t.match(mine!.start.client_name, /^SSH-2\.0-OpenSSH_/, 'client name is the client version string');
+    t.equal(mine!.end!.reason, 'client_exit');
+    const exec = (await recordedFor('alice')).find((e) => e.type === 'ssh.exec') as Record<string, unknown> | undefined;
+    t.match(exec, { command: 'echo hello; echo oops >&2; exit 3', exit_code: 3, pty: false }, 'ssh.exec with command and exit code');
   });
 
   await t.test('exec with stdin: 1 MB intact; with empty stdin it still runs', async (t) => {
@@ -144,10 +158,18 @@ ssh:
   });
 
   await t.test('a target whose host key is not the pinned one is refused and recorded', async (t) => {
-    const r = await run([...sshArgs(port, undefined, ['-o', 'BatchMode=yes']), 'bob@web2@127.0.0.1', 'true']);
-    t.not(r.code, 0, 'refused');
-    const act = (gw.recorder.store.query('activity', { limit: 100 }).items as SgEvent[]).filter((e) => e.type === 'activity');
-    t.ok(act.length >= 0);
+    const term = pty.spawn('ssh', [...sshArgs(port, undefined), 'bob@web2@127.0.0.1', 'true'], { cols: 80, rows: 24 });
+    const exited = new Promise<number>((r) => term.onExit((e) => r(e.exitCode)));
+    await until(term, (s) => /password:/i.test(s));
+    term.write('bob-ssh-password-12\r');
+    await until(term, (s) => /password:.*password:/is.test(s) || /denied/i.test(s));
+    term.kill();
+    await exited;
+    const refused = (await refusals()).find((e) => e.details?.reason === 'target_host_key_mismatch');
+    t.ok(refused, 'recorded as login_failed, target_host_key_mismatch');
+    t.match(refused!.details, { target: 'web2', presented_host_key: /^SHA256:/ }, 'with the fingerprint the target presented');
+    const ok = await run([...sshArgs(sshd.port, sshd.accountKey.file), 'root@127.0.0.1', 'true']);
+    t.equal(ok.code, 0, 'the same sshd is fine directly: only the pin differs');
   });
 
   await t.test('a session ends when terminated and is recorded with who and why', async (t) => {
@@ -164,6 +186,9 @@ ssh:
     await seen;
     await exited;
     t.equal(gw.registry.list().filter((s) => s.protocol === 'ssh').length, 0, 'gone from the live list');
+    await new Promise((r) => setTimeout(r, 200));
+    const ended = (await sessions()).find((x) => x.end?.reason === 'terminated');
+    t.match(ended?.end, { terminated_by: 'sec', terminate_reason: 'test terminate' }, 'session.end says who and why');
   });
 
   await t.test('idle timeout ends a quiet session', async (t) => {
@@ -174,13 +199,15 @@ ssh:
     await until(term, (s) => s.includes('42x'));
     await until(term, (s) => s.includes('idle'), 8000);
     await exited;
-    t.pass('ended after the shortened idle timeout');
+    await new Promise((r) => setTimeout(r, 200));
+    t.ok((await sessions()).some((x) => x.end?.reason === 'idle_timeout'), 'recorded as idle_timeout');
   });
 
   await t.test('a lock on the user refuses a new login', async (t) => {
     const lock = gw.access.lock({ kind: 'user', value: 'alice', actor: 'sec', reason: 'test' });
     const r = await run([...sshArgs(port, alice.file), 'alice@127.0.0.1', 'true']);
     t.not(r.code, 0, 'refused while locked');
+    t.ok((await refusals()).some((e) => e.details?.reason === 'locked'), 'recorded as login_failed, locked');
     gw.access.unlock(lock.id);
     const ok = await run([...sshArgs(port, alice.file), 'alice@127.0.0.1', 'true']);
     t.equal(ok.code, 0, 'lifted: allowed again');
@@ -200,6 +227,8 @@ ssh:
       setTimeout(() => c.destroy(), 2000);
     });
     t.notMatch(got, /SSH-2.0/, 'no banner of the target through the tunnel');
+    const fwd = (await recordedFor('alice')).find((e) => e.type === 'ssh.forward') as Record<string, unknown> | undefined;
+    t.match(fwd, { kind: 'direct-tcpip', allowed: false, dest_host: '127.0.0.1', dest_port: sshd.port }, 'the attempt is recorded');
   });
 
   await t.test('garbage before the banner closes that connection; others go on', async (t) => {
