@@ -67,6 +67,14 @@ type Pending =
 
 type Side = 'client' | 'server';
 
+interface Flow {
+  file: OpenFile;
+  key: 'read' | 'written';
+  len: number;
+  /** Body bytes after the header: the data, then anything trailing it. */
+  room: number;
+}
+
 const ID = 4;
 /** id, handle length: enough to know how long a WRITE's header is. */
 const WRITE_HEAD = 8;
@@ -102,6 +110,8 @@ export class SftpAudit {
   private readonly pending = new Map<number, Pending>();
   private readonly files = new Map<string, OpenFile>();
   private pendingOpens = 0;
+  /** The data packet passing on each side, counted when its header was read. */
+  private readonly flowing: { client?: Flow; server?: Flow } = {};
   private unmatched = 0;
   private sawInit = false;
   private negotiated: number | undefined;
@@ -158,6 +168,8 @@ export class SftpAudit {
   close(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.uncount('client', this.client);
+    this.uncount('server', this.server);
     const now = this.now();
     const seen = new Set<OpenFile>();
     for (const p of this.pending.values()) {
@@ -174,6 +186,15 @@ export class SftpAudit {
     this.pendingOpens = 0;
     this.client.release();
     this.server.release();
+  }
+
+  /** A stream cut inside a data packet: only the data that went by counts. */
+  private uncount(side: Side, framer: SftpFramer): void {
+    const f = this.flowing[side];
+    const unseen = framer.unseen;
+    if (!f || unseen === 0 || this.dead[side]) return;
+    const seen = Math.min(f.len, f.room - unseen);
+    f.file[f.key] -= f.len - seen;
   }
 
   private feed(side: Side, framer: SftpFramer, chunk: Buffer): void {
@@ -232,12 +253,12 @@ export class SftpAudit {
 
   private track(id: number, p: Pending): void {
     const old = this.pending.get(id);
-    if (old?.k === 'open') this.pendingOpens--;
-    else if (!old && this.pending.size >= this.maxPending) throw new SftpProtocolError(`more than ${this.maxPending} requests awaiting a reply`);
-    if (p.k === 'open') {
-      if (this.files.size + this.pendingOpens >= this.maxOpenHandles) throw new SftpProtocolError(`more than ${this.maxOpenHandles} open handles`);
-      this.pendingOpens++;
-    }
+    // A client reusing an unanswered id replaces that request: its slot is freed, not added to.
+    const replacedOpen = old?.k === 'open' ? 1 : 0;
+    if (!old && this.pending.size >= this.maxPending) throw new SftpProtocolError(`more than ${this.maxPending} requests awaiting a reply`);
+    const opens = p.k === 'open' ? 1 : 0;
+    if (opens && this.files.size + this.pendingOpens - replacedOpen >= this.maxOpenHandles) throw new SftpProtocolError(`more than ${this.maxOpenHandles} open handles`);
+    this.pendingOpens += opens - replacedOpen;
     this.pending.set(id, p);
   }
 
@@ -256,6 +277,7 @@ export class SftpAudit {
 
   private readonly clientHandler: FrameHandler = {
     prefix: (type, bodyLen) => {
+      this.flowing.client = undefined;
       if (!this.sawInit) {
         if (type !== FXP.INIT) throw new SftpProtocolError(`expected INIT, got packet type ${type}`);
         return 4;
@@ -303,6 +325,7 @@ export class SftpAudit {
         const f = this.files.get(handle);
         if (f) {
           f.written += len;
+          this.flowing.client = { file: f, key: 'written', len, room: bodyLen - need };
           this.track(id, { k: 'write', file: f });
         }
         return 0;
@@ -353,6 +376,7 @@ export class SftpAudit {
 
   private readonly serverHandler: FrameHandler = {
     prefix: (type, bodyLen) => {
+      this.flowing.server = undefined;
       if (this.negotiated === undefined) {
         if (type !== FXP.VERSION) throw new SftpProtocolError(`expected VERSION, got packet type ${type}`);
         return 4;
@@ -382,31 +406,48 @@ export class SftpAudit {
   };
 
   private reply(type: number, r: FieldReader, bodyLen: number): void {
-    const p = this.take(r.u32('reply id'));
-    if (!p) return;
+    const id = r.u32('reply id');
+    // Fields are checked whether or not the reply is tracked: a malformed one is malformed either way.
     switch (type) {
-      case FXP.STATUS:
-        this.status(p, r.u32('status code'), r.message());
+      case FXP.STATUS: {
+        const code = r.u32('status code');
+        const message = r.message();
+        const p = this.take(id);
+        if (p) this.status(p, code, message);
         return;
-      case FXP.HANDLE:
-        if (p.k !== 'open') break;
-        this.files.set(r.handle(), { path: p.path, intent: p.intent, started_at: p.started_at, read: 0, written: 0, entries: 0 });
+      }
+      case FXP.HANDLE: {
+        const handle = r.handle();
+        const p = this.take(id);
+        if (p?.k === 'open') this.files.set(handle, { path: p.path, intent: p.intent, started_at: p.started_at, read: 0, written: 0, entries: 0 });
+        else if (p) this.unexpected(p, type);
         return;
+      }
       case FXP.DATA: {
-        if (p.k !== 'read') break;
         const len = r.u32('data length');
-        if (len > bodyLen - REPLY_HEAD) throw new SftpProtocolError(`data length ${len} beyond packet`);
-        p.file.read += len;
+        const room = bodyLen - REPLY_HEAD;
+        if (len > room) throw new SftpProtocolError(`data length ${len} beyond packet`);
+        const p = this.take(id);
+        if (p?.k === 'read') {
+          p.file.read += len;
+          this.flowing.server = { file: p.file, key: 'read', len, room };
+        } else if (p) this.unexpected(p, type);
         return;
       }
       case FXP.NAME: {
-        if (p.k !== 'readdir') break;
         const count = r.u32('name count');
         if (count > (bodyLen - REPLY_HEAD) / MIN_NAME_ENTRY) throw new SftpProtocolError(`name count ${count} beyond packet`);
-        p.file.entries += count;
+        const p = this.take(id);
+        if (p?.k === 'readdir') p.file.entries += count;
+        else if (p) this.unexpected(p, type);
         return;
       }
     }
+    const p = this.take(id);
+    if (p) this.unexpected(p, type);
+  }
+
+  private unexpected(p: Pending, type: number): void {
     this.status(p, FX.FAILURE, `unexpected reply type ${type}`);
   }
 

@@ -45,9 +45,9 @@ export class SftpFramer {
     return this.scratch?.length ?? 0;
   }
 
-  /** True while a packet has started but not ended (a stream cut here was cut mid-packet). */
-  get midPacket(): boolean {
-    return this.phase !== Phase.Header || this.hdrFill > 0;
+  /** Body bytes of the current packet still to be skipped (0 between packets or while reading a prefix). */
+  get unseen(): number {
+    return this.phase === Phase.Skip ? this.skip : 0;
   }
 
   /** Drops what it holds; the stream is not read again. */
