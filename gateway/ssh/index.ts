@@ -184,24 +184,25 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
       },
     });
 
-    const end = (reason: EndReason, message: string) => {
-      if (endReason) return;
+    const end = (reason: EndReason, message: string): Promise<void> => {
+      if (endReason) return Promise.resolve();
       endReason = reason;
-      relay.endAll(message);
-      client.end();
-      a.upstream.end();
+      return relay.endAll(message).then(() => {
+        client.end();
+        a.upstream.end();
+      });
     };
     handle = registry.register(
       { id: `ssh:${sessionId}`, protocol: 'ssh', listener: listener.name, ip, user, login: a.user.name, details: { account: a.account, server: a.target.name, host: a.target.host, client_name: ident, session_id: sessionId } },
       (actor, reason) => {
         terminatedBy = { by: actor.name, why: reason };
-        end('terminated', `Session terminated by ${actor.name}: ${reason}`);
+        return end('terminated', `Session terminated by ${actor.name}: ${reason}`);
       },
     );
     const idle =
       listener.idle_timeout > 0
         ? setInterval(() => {
-            if (clock.now() - lastActivity >= listener.idle_timeout) end('idle_timeout', `Session ended: idle for ${Math.round(listener.idle_timeout / 1000)} s`);
+            if (clock.now() - lastActivity >= listener.idle_timeout) void end('idle_timeout', `Session ended: idle for ${Math.round(listener.idle_timeout / 1000)} s`);
           }, Math.min(listener.idle_timeout, 1000))
         : undefined;
     a.upstream.on('close', () => {
@@ -229,7 +230,7 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
         ...(terminatedBy ? { terminated_by: terminatedBy.by, terminate_reason: terminatedBy.why } : {}),
       });
     });
-    closers.set(client, () => end('gateway_shutdown', 'Session ended: the gateway is shutting down'));
+    closers.set(client, () => void end('gateway_shutdown', 'Session ended: the gateway is shutting down'));
   }
   const closers = new Map<ssh2.Connection, () => void>();
 

@@ -86,17 +86,27 @@ export class Relay {
     upstream.on('close', () => this.closeAll());
   }
 
-  /** Ends every channel with a last line on its stderr (terminate, idle timeout, shutdown). */
-  endAll(message: string): void {
+  /**
+   * Ends every channel with a last line on its stderr (terminate, idle timeout, shutdown), then
+   * resolves once the client has closed them (or after `graceMs`), so that the caller's
+   * disconnect never overtakes the message.
+   */
+  async endAll(message: string, graceMs = 1000): Promise<void> {
+    const closed: Promise<unknown>[] = [];
     for (const ch of this.channels) {
+      closed.push(new Promise((r) => ch.client.once('close', r)));
       try {
+        ch.up?.unpipe?.(ch.client);
         ch.client.stderr.write(`\r\n${message}\r\n`);
         ch.client.exit(255);
+        ch.client.end();
       } catch {
         /* the channel may be gone already */
       }
+      ch.up?.close();
     }
-    this.closeAll();
+    this.channels.clear();
+    if (closed.length) await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, graceMs))]);
   }
 
   private closeAll(): void {
