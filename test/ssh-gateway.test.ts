@@ -5,6 +5,8 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { randomBytes, createHash } from 'node:crypto';
 import * as pty from 'node-pty';
 import { startTestGateway, tempDir } from './helpers/gateway.js';
@@ -230,6 +232,43 @@ ssh:
     t.notMatch(got, /SSH-2.0/, 'no banner of the target through the tunnel');
     const fwd = (await recordedFor('alice')).find((e) => e.type === 'ssh.forward') as Record<string, unknown> | undefined;
     t.match(fwd, { kind: 'direct-tcpip', allowed: false, dest_host: '127.0.0.1', dest_port: sshd.port }, 'the attempt is recorded');
+  });
+
+  await t.test('sftp batch: put, get, rename, mkdir, rmdir, rm; files intact; every operation a file.transfer', async (t) => {
+    const local = tempDir('sg-sftp-local-');
+    const remote = tempDir('sg-sftp-remote-');
+    const data = randomBytes(5 * 1024 * 1024 + 123);
+    writeFileSync(join(local, 'up.bin'), data);
+    const batch = join(local, 'batch');
+    writeFileSync(
+      batch,
+      [`cd ${remote}`, `put ${join(local, 'up.bin')} up.bin`, `get up.bin ${join(local, 'down.bin')}`, 'rename up.bin moved.bin', 'mkdir newdir', 'ls', 'rmdir newdir', 'rm moved.bin', ''].join('\n'),
+    );
+    const sftp = spawn(
+      'sftp',
+      ['-b', batch, '-P', String(port), '-F', '/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'IdentityAgent=none', '-i', alice.file, '-o', 'IdentitiesOnly=yes', 'alice@127.0.0.1'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let err = '';
+    sftp.stderr.on('data', (d) => (err += d));
+    sftp.stdout.resume();
+    const code = await new Promise<number | null>((r) => sftp.on('close', r));
+    t.equal(code, 0, `sftp batch ran (${err.trim()})`);
+    t.ok(readFileSync(join(local, 'down.bin')).equals(data), 'the file came back byte for byte');
+    let ops: Record<string, unknown>[] = [];
+    for (let i = 0; i < 50; i++) {
+      ops = (await recordedFor('alice')).filter((e) => e.type === 'file.transfer' && String((e as { path?: string }).path ?? '').startsWith(remote)) as unknown as Record<string, unknown>[];
+      if (ops.length >= 7) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const by = (direction: string) => ops.filter((o) => o.direction === direction);
+    t.match(by('upload'), [{ path: `${remote}/up.bin`, bytes: data.length, result: 'ok', protocol: 'sftp', server: { name: 'web1' } }], 'the upload, with its size');
+    t.match(by('download'), [{ path: `${remote}/up.bin`, bytes: data.length, result: 'ok' }], 'the download');
+    t.match(by('rename'), [{ path: `${remote}/up.bin`, to_path: `${remote}/moved.bin`, result: 'ok' }]);
+    t.match(by('mkdir'), [{ path: `${remote}/newdir`, result: 'ok' }]);
+    t.match(by('rmdir'), [{ path: `${remote}/newdir`, result: 'ok' }]);
+    t.match(by('remove'), [{ path: `${remote}/moved.bin`, result: 'ok' }]);
+    t.ok(by('list').length >= 1, 'the listing');
   });
 
   await t.test('garbage before the banner closes that connection; others go on', async (t) => {

@@ -19,6 +19,7 @@ import { normalizeIp } from '../http/analysis/client-ip.js';
 import { gatewayHostKeys } from './host-key.js';
 import { parseLoginName, pickTarget } from './login-name.js';
 import { Relay, type ChannelObserver } from './relay.js';
+import { SftpAudit, transferFields } from './sftp-audit.js';
 import { connectUpstream } from './upstream.js';
 
 export interface SshDeps {
@@ -169,21 +170,36 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
         lastActivity = clock.now();
         handle?.touch();
       },
-      channelStart: (kind, detail): ChannelObserver => ({
-        end: (r) => {
+      channelStart: (kind, detail, abort): ChannelObserver => {
+        const audit = kind === 'subsystem' && detail.subsystem === 'sftp' ? sftpAudit(abort) : undefined;
+        return {
+          ...(audit ? { input: (d: Buffer) => audit.fromClient(d), output: (d: Buffer) => audit.fromServer(d) } : {}),
+          end: (r) => {
+            audit?.close(r.error ?? (endReason ? `session ${endReason}` : 'channel closed'));
           bytesIn += r.bytes_in;
           bytesOut += r.bytes_out;
           lastExit = { ...(r.exit_code !== undefined ? { exit_code: r.exit_code } : {}), ...(r.exit_signal ? { exit_signal: r.exit_signal } : {}) };
-          if (kind === 'exec') {
-            emitter.emit({ type: 'ssh.exec', session_id: sessionId, ip, user, command: detail.command!.slice(0, 4096), pty: detail.pty !== undefined, bytes_in: r.bytes_in, bytes_out: r.bytes_out, ...lastExit });
-          }
-        },
-      }),
+            if (kind === 'exec') {
+              emitter.emit({ type: 'ssh.exec', session_id: sessionId, ip, user, command: detail.command!.slice(0, 4096), pty: detail.pty !== undefined, bytes_in: r.bytes_in, bytes_out: r.bytes_out, ...lastExit });
+            }
+          },
+        };
+      },
       forwardAttempt: (kind, allowed, dest) => {
         emitter.emit({ type: 'ssh.forward', session_id: sessionId, ip, user, kind, allowed, ...(dest ? { dest_host: dest.host, dest_port: dest.port } : {}) });
       },
     });
 
+    /** SFTP is relayed as bytes and read on the side: one file.transfer per file operation. */
+    const sftpAudit = (abort: (message: string) => void) =>
+      new SftpAudit({
+        clock,
+        onOperation: (op) => emitter.emit({ type: 'file.transfer', session_id: sessionId, protocol: 'sftp', ip, user, server: { name: a.target.name, host: a.target.host, port: a.target.port }, ...transferFields(op) }),
+        onError: (reason) => {
+          logger.warn({ session_id: sessionId, reason }, 'malformed SFTP stream: ending the channel');
+          abort('malformed SFTP stream: the channel is closed');
+        },
+      });
     const end = (reason: EndReason, message: string): Promise<void> => {
       if (endReason) return Promise.resolve();
       endReason = reason;

@@ -22,12 +22,14 @@ export interface PtyInfo {
 export interface RelayObserver {
   /** Bytes moved, either way (idle time restarts). */
   activity(): void;
-  channelStart(kind: 'shell' | 'exec' | 'subsystem', info: { command?: string; subsystem?: string; pty?: PtyInfo }): ChannelObserver;
+  /** `abort(message)` ends this channel (e.g. a malformed SFTP stream). */
+  channelStart(kind: 'shell' | 'exec' | 'subsystem', info: { command?: string; subsystem?: string; pty?: PtyInfo }, abort: (message: string) => void): ChannelObserver;
   forwardAttempt(kind: 'tcpip' | 'direct-tcpip' | 'streamlocal' | 'agent' | 'x11', allowed: boolean, dest?: { host: string; port: number }): void;
 }
 
 export interface ChannelObserver {
   output?(chunk: Buffer): void;
+  stderr?(chunk: Buffer): void;
   input?(chunk: Buffer): void;
   resize?(cols: number, rows: number): void;
   end(result: { exit_code?: number; exit_signal?: string; bytes_in: number; bytes_out: number; error?: string }): void;
@@ -160,7 +162,17 @@ export class Relay {
       stream.pause();
       const entry: { client: ServerChannel; up?: ClientChannel } = { client: stream };
       this.channels.add(entry);
-      const obs = this.observer.channelStart(kind, { ...detail, ...(pty ? { pty } : {}) });
+      const abort = (message: string) => {
+        try {
+          stream.stderr.write(`sessiongate: ${message}\r\n`);
+          stream.exit(255);
+          stream.end();
+        } catch {
+          /* gone already */
+        }
+        entry.up?.close();
+      };
+      const obs = this.observer.channelStart(kind, { ...detail, ...(pty ? { pty } : {}) }, abort);
       live = { obs };
       const opened = (err: Error | undefined, up: ClientChannel) => {
         if (err) {
@@ -190,7 +202,8 @@ export class Relay {
     const subsystem = (name: string) => (accept: () => ServerChannel, reject?: () => void) => {
       if (!/^[A-Za-z0-9@._-]{1,64}$/.test(name) || !start('subsystem', accept, { subsystem: name })) reject?.();
     };
-    session.on('sftp', (accept, reject) => subsystem('sftp')(accept as unknown as () => ServerChannel, reject));
+    // No 'sftp' listener on purpose: without one ssh2 hands SFTP over as a raw `subsystem` channel,
+    // which is relayed as bytes (and read on the side), never terminated here.
     session.on('subsystem', (accept, reject, info) => subsystem(info.name)(accept, reject));
   }
 
@@ -210,7 +223,7 @@ export class Relay {
     });
     up.stderr.on('data', (d: Buffer) => {
       bytesOut += d.length;
-      obs.output?.(d);
+      obs.stderr?.(d);
     });
     client.pipe(up);
     up.pipe(client, { end: false });
