@@ -129,3 +129,25 @@ t.test('without --config: config/demo.yaml when it exists, else an error', async
   t.equal(r.code, 1);
   t.match(r.err, /SG_ERR_CONFIG_NOT_FOUND: no --config FILE given and config\/demo\.yaml does not exist/);
 });
+
+t.test('users ssh: keys and target accounts for the SSH gateway; bad input refused', async (t) => {
+  const { file, dataDir } = configFile(t);
+  const c = ['--config', file];
+  t.equal((await runCli(['users', 'add', 'dave', '--role', 'none', ...c])).code, 0);
+  const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHf5cTMdNmnF7H0RzQhXa0vYwtQp4Ryxbn8F3Ak2u9Ui dave@laptop';
+  const set = await runCli(['users', 'ssh', 'dave', '--key', key, '--target', 'web1:deploy', '--target', 'db:root', ...c]);
+  t.equal(set.code, 0, set.err);
+  t.match(set.out, 'dave: 1 SSH key(s); targets: web1:deploy, db:root');
+  t.match((await runCli(['users', 'ssh', 'dave', ...c])).out, 'targets: web1:deploy, db:root', 'shown without changes');
+  const bad = await runCli(['users', 'ssh', 'dave', '--key', 'not a key', ...c]);
+  t.not(bad.code, 0, 'a malformed key is refused');
+  t.match(bad.err, /OpenSSH public key/);
+  const badT = await runCli(['users', 'ssh', 'dave', '--target', 'web1', ...c]);
+  t.equal(badT.code, 2, 'a target without an account is a usage error');
+  t.equal((await runCli(['users', 'ssh', 'dave', '--no-targets', ...c])).code, 0);
+  const { users, activity, close } = await inspect(dataDir);
+  t.same(users.get('dave')?.targets, []);
+  t.equal(users.get('dave')?.ssh_keys.length, 1, 'keys kept when only targets were cleared');
+  t.ok(activity.some((a) => a.description === 'set the SSH access of viewer user dave'), 'recorded as activity');
+  await close();
+});

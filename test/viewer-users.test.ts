@@ -28,7 +28,7 @@ t.test('users: full lifecycle by an admin; generated passwords sign in; activity
   t.equal(created.status, 201, JSON.stringify(created.json));
   t.match(created.json.password, /^[1-9A-HJ-NP-Za-km-z]{20}$/, 'a generated password, returned once');
   secrets.push(created.json.password);
-  t.same(Object.keys(created.json.user).sort(), ['created_at', 'email', 'name', 'panel_identities', 'password_changed_at', 'role']);
+  t.same(Object.keys(created.json.user).sort(), ['created_at', 'email', 'name', 'panel_identities', 'password_changed_at', 'role', 'ssh_keys', 'targets']);
   t.match(created.json.user, { name: 'alice', email: 'alice@corp.example', role: 'auditor', panel_identities: [] });
 
   const alice = await h.login('alice', created.json.password);
@@ -50,12 +50,20 @@ t.test('users: full lifecycle by an admin; generated passwords sign in; activity
   t.equal(list.status, 200);
   t.equal(list.json.total, 3);
   t.same(list.json.items.map((u: { name: string }) => u.name), ['alice', 'bob', 'root-admin']);
-  t.notMatch(list.text, /scrypt|password_hash|ssh_keys|targets/, 'no hashes or keys');
+  t.notMatch(list.text, /scrypt|password_hash/, 'no password hashes');
 
   const patched = await h.call('PATCH', '/api/users/alice', { session: s, json: { role: 'security', email: null, panel_identities: ['a-panel', 'a-panel'] } });
   t.equal(patched.status, 200, JSON.stringify(patched.json));
   t.match(patched.json.user, { name: 'alice', role: 'security', email: null, panel_identities: ['a-panel'] });
   t.equal((await h.call('GET', '/api/me', { session: alice })).json.user.role, 'security', 'a role change applies at once');
+
+  const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHf5cTMdNmnF7H0RzQhXa0vYwtQp4Ryxbn8F3Ak2u9Ui alice@laptop';
+  const ssh = await h.call('PATCH', '/api/users/alice', { session: s, json: { ssh_keys: [key], targets: ['web1:deploy', 'db:root'] } });
+  t.equal(ssh.status, 200, JSON.stringify(ssh.json));
+  t.match(ssh.json.user, { ssh_keys: [key], targets: ['web1:deploy', 'db:root'] }, 'SSH access set (public keys are not secrets)');
+  errorCode(t, await h.call('PATCH', '/api/users/alice', { session: s, json: { ssh_keys: ['ssh-ed25519 not base64!'] } }), 400, 'SG_ERR_BAD_PARAM', 'ssh_keys', 'a malformed key');
+  errorCode(t, await h.call('PATCH', '/api/users/alice', { session: s, json: { targets: ['web1'] } }), 400, 'SG_ERR_BAD_PARAM', 'targets', 'a target without an account');
+  errorCode(t, await h.call('PATCH', '/api/users/alice', { session: s, json: { targets: 'web1:root' } }), 400, 'SG_ERR_BAD_PARAM', 'targets', 'not a list');
 
   const reset = await h.call('POST', '/api/users/alice/password', { session: s, json: {} });
   t.equal(reset.status, 200);
@@ -85,14 +93,15 @@ t.test('users: full lifecycle by an admin; generated passwords sign in; activity
 
   const acts = await h.activity();
   const mine = acts.filter((a) => a.initiator === 'root-admin' && ['create', 'update', 'delete'].includes(a.action));
-  t.same(mine.map((a) => a.action), ['create', 'create', 'update', 'update', 'update', 'delete']);
+  t.same(mine.map((a) => a.action), ['create', 'create', 'update', 'update', 'update', 'update', 'delete']);
   t.equal(mine[0]!.description, 'created viewer user alice (auditor)');
   t.equal(mine[1]!.description, 'created viewer user bob (no role)');
   t.match(mine[2]!.description, /^updated viewer user alice: role auditor -> security, email, panel_identities$/);
   t.same(mine[2]!.details?.changes, { role: { from: 'auditor', to: 'security' }, email: { from: 'alice@corp.example', to: null }, panel_identities: { from: [], to: ['a-panel'] } });
-  t.equal(mine[3]!.details?.field, 'password');
-  t.equal(mine[3]!.description, 'reset the password of viewer user alice');
-  t.equal(mine[5]!.description, 'removed viewer user alice (security)');
+  t.match(mine[3]!.description, /^updated viewer user alice: ssh_keys, targets$/, 'SSH access changes are recorded too');
+  t.equal(mine[4]!.details?.field, 'password');
+  t.equal(mine[4]!.description, 'reset the password of viewer user alice');
+  t.equal(mine[6]!.description, 'removed viewer user alice (security)');
   for (const a of mine) {
     t.same(a.targets, [{ kind: 'user', id: a.description.includes('bob') ? 'bob' : 'alice' }]);
     t.equal(a.ip, '127.0.0.1');

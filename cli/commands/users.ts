@@ -16,9 +16,13 @@ const USAGE = `usage: sessiongate users <command> [--config FILE]
   remove NAME
   passwd NAME [--password-stdin]
   role NAME admin|auditor|security|none
+  ssh NAME [--key "ssh-ed25519 AAAA... comment" ...] [--target SERVER:ACCOUNT ...] [--no-keys] [--no-targets]
 
 Without --password-stdin a random password is generated and printed once.
 --panel-identity may repeat: panel logins that are this person's (the viewer's "Hide Me").
+ssh sets what the user may do on the SSH gateway: --key (repeat) replaces their public keys,
+--target (repeat) the target accounts they may reach (names from the config's ssh.targets);
+--no-keys / --no-targets clear them. Without either, it shows the current access.
 `;
 
 async function readPassword(io: CliIo): Promise<string> {
@@ -117,6 +121,37 @@ const SUBCOMMANDS: Record<string, Sub> = {
       await cli.record({ action: 'update', description: `changed the password of viewer user ${user.name}`, targets: [{ kind: 'user', id: user.name }], details: { field: 'password', password_source: generated ? 'generated' : 'stdin' } });
       io.stdout.write(`password changed for ${terminalSafe(user.name)} (their viewer sessions have ended)\n`);
       if (generated) showGenerated(io, user.name, password);
+      return 0;
+    },
+  },
+  ssh: {
+    args: 1,
+    flags: ['key', 'target', 'no-keys', 'no-targets'],
+    booleans: ['no-keys', 'no-targets'],
+    async run(cli, users, [name], flags, argv, io) {
+      const keys = flags['no-keys'] ? [] : repeatedFlag(argv, 'key');
+      const targets = flags['no-targets']
+        ? []
+        : repeatedFlag(argv, 'target').map((t) => {
+            const m = /^([^:]+):(.+)$/.exec(t);
+            if (!m) throw new UsageError(`--target ${terminalSafe(t)}: use SERVER:ACCOUNT`);
+            return { server: m[1]!, account: m[2]! };
+          });
+      const change: { ssh_keys?: string[]; targets?: { server: string; account: string }[] } = {};
+      if (flags['no-keys'] || keys.length) change.ssh_keys = keys;
+      if (flags['no-targets'] || targets.length) change.targets = targets;
+      let user = users.get(name!);
+      if (!user) throw new SgError('SG_ERR_USER_NOT_FOUND', `no user "${terminalSafe(name!.slice(0, 64))}"`);
+      if (Object.keys(change).length) {
+        user = await users.setSshAccess(name!, change);
+        await cli.record({
+          action: 'update',
+          description: `set the SSH access of viewer user ${user.name}`,
+          targets: [{ kind: 'user', id: user.name }],
+          details: { fields: Object.keys(change), keys: user.ssh_keys.length, targets: user.targets.map((t) => `${t.server}:${t.account}`) },
+        });
+      }
+      io.stdout.write(`${terminalSafe(user.name)}: ${user.ssh_keys.length} SSH key(s); targets: ${user.targets.map((t) => terminalSafe(`${t.server}:${t.account}`)).join(', ') || '-'}\n`);
       return 0;
     },
   },

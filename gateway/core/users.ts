@@ -117,7 +117,13 @@ const SSH_KEY_RE = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp38
 const TARGET_PART_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 
 function validateSshKey(k: unknown, i: number): string {
-  if (typeof k !== 'string' || !SSH_KEY_RE.test(k.trim())) throw new SgError('SG_ERR_BAD_PARAM', `ssh_keys[${i}]: not an OpenSSH public key line ("ssh-ed25519 AAAA... comment")`);
+  const bad = () => new SgError('SG_ERR_BAD_PARAM', `ssh_keys[${i}]: not an OpenSSH public key line ("ssh-ed25519 AAAA... comment")`);
+  if (typeof k !== 'string' || !SSH_KEY_RE.test(k.trim())) throw bad();
+  // The blob must name its own type (wire format: uint32 length, type), as ssh-keygen writes it.
+  const [type, b64] = k.trim().split(' ') as [string, string];
+  const blob = Buffer.from(b64, 'base64');
+  const n = blob.length >= 4 ? blob.readUInt32BE(0) : -1;
+  if (n !== type.length || blob.subarray(4, 4 + n).toString('latin1') !== type || blob.length < 4 + n + 16) throw bad();
   return k.trim();
 }
 

@@ -15,18 +15,39 @@ const ADMINS = ['admin'] as const;
 const PASSWORD_MAX = 1024;
 const EMAIL_MAX = 254;
 
-/** A user as the API shows it: never the password hash, SSH keys or targets. */
+/** A user as the API shows it: never the password hash. */
 export interface UserView {
   name: string;
   email: string | null;
   role: ViewerRole | null;
   panel_identities: string[];
+  /** SSH gateway access: public key lines and `SERVER:ACCOUNT` targets. */
+  ssh_keys: string[];
+  targets: string[];
   created_at: number;
   password_changed_at: number;
 }
 
 export function userView(u: User): UserView {
-  return { name: u.name, email: u.email ?? null, role: u.role ?? null, panel_identities: u.panel_identities, created_at: u.created_at, password_changed_at: u.password_changed_at };
+  return { name: u.name, email: u.email ?? null, role: u.role ?? null, panel_identities: u.panel_identities, ssh_keys: u.ssh_keys ?? [], targets: (u.targets ?? []).map((t) => `${t.server}:${t.account}`), created_at: u.created_at, password_changed_at: u.password_changed_at };
+}
+
+/** `ssh_keys` (public key lines) and `targets` (`SERVER:ACCOUNT` strings), when given. */
+function sshAccessFields(body: Record<string, unknown>): { ssh_keys?: string[]; targets?: { server: string; account: string }[] } | undefined {
+  const out: { ssh_keys?: string[]; targets?: { server: string; account: string }[] } = {};
+  for (const k of ['ssh_keys', 'targets'] as const) {
+    if (!Object.hasOwn(body, k)) continue;
+    const v = body[k];
+    if (!Array.isArray(v) || v.length > 100 || v.some((x) => typeof x !== 'string' || x.length > 16_384)) throw badParam(k, 'a list of at most 100 strings');
+    if (k === 'ssh_keys') out.ssh_keys = v as string[];
+    else
+      out.targets = (v as string[]).map((x) => {
+        const m = /^([^:]+):(.+)$/.exec(x.trim());
+        if (!m) throw badParam('targets', `${JSON.stringify(x.slice(0, 80))}: use SERVER:ACCOUNT`);
+        return { server: m[1]!, account: m[2]! };
+      });
+  }
+  return Object.keys(out).length ? out : undefined;
 }
 
 /** `role`: one of the roles, or null for none. `undefined` when absent and not required. */
@@ -126,13 +147,14 @@ export function usersRoutes(ctx: ViewerContext): Route[] {
       access: ADMINS,
       body: true,
       handler: ({ params, body, auth, ip }) => {
-        onlyFields(body, ['role', 'email', 'panel_identities']);
+        onlyFields(body, ['role', 'email', 'panel_identities', 'ssh_keys', 'targets']);
         validateUserName(params.name);
         const role = roleField(body, false);
         const hasEmail = Object.hasOwn(body, 'email');
         const email = stringField(body, 'email', { max: EMAIL_MAX }) ?? null;
         const hasIds = Object.hasOwn(body, 'panel_identities');
-        if (role === undefined && !hasEmail && !hasIds) throw new SgError('SG_ERR_BAD_REQUEST', 'nothing to change: give role, email or panel_identities');
+        const ssh = sshAccessFields(body);
+        if (role === undefined && !hasEmail && !hasIds && !ssh) throw new SgError('SG_ERR_BAD_REQUEST', 'nothing to change: give role, email, panel_identities, ssh_keys or targets');
         return serial(auth!, async () => {
           const before = existing(params.name!);
           const newRole = role === undefined ? (before.role ?? null) : role;
@@ -144,12 +166,17 @@ export function usersRoutes(ctx: ViewerContext): Route[] {
             if (hasIds) patch.panel_identities = (body.panel_identities ?? []) as string[];
             after = await users.update(before.name, patch);
           }
+          if (ssh) after = await users.setSshAccess(before.name, ssh).catch((e: unknown) => {
+            // The store names the list entry; the API names the body field.
+            if (e instanceof SgError && e.code === 'SG_ERR_BAD_PARAM') throw badParam(/^targets/.test(e.message) ? 'targets' : 'ssh_keys', e.message);
+            throw e;
+          });
           if (role !== undefined) after = await users.setRole(before.name, role);
           if (!after.role) ctx.sessions.destroyUser(after.name);
           const changes: Record<string, { from: unknown; to: unknown }> = {};
           const b = userView(before);
           const a = userView(after);
-          for (const k of ['role', 'email', 'panel_identities'] as const) {
+          for (const k of ['role', 'email', 'panel_identities', 'ssh_keys', 'targets'] as const) {
             if (JSON.stringify(b[k]) !== JSON.stringify(a[k])) changes[k] = { from: b[k], to: a[k] };
           }
           const what = Object.keys(changes);

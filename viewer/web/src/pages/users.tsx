@@ -13,6 +13,8 @@ interface ViewerUser {
   email?: string;
   role?: Role | null;
   panel_identities?: string[];
+  ssh_keys?: string[];
+  targets?: string[];
   created_at?: number;
   password_changed_at?: number;
 }
@@ -66,6 +68,19 @@ export function Users({ me }: { me: Me }) {
       ),
     },
     { id: 'panel', label: 'Panel identities', render: (u) => (u.panel_identities?.length ? u.panel_identities.join(', ') : <span class="muted">—</span>) },
+    {
+      id: 'ssh',
+      label: 'SSH access',
+      render: (u) =>
+        u.targets?.length || u.ssh_keys?.length ? (
+          <span>
+            {(u.targets ?? []).join(', ') || 'no targets'}
+            <span class="muted small"> · {u.ssh_keys?.length ?? 0} key(s)</span>
+          </span>
+        ) : (
+          <span class="muted">—</span>
+        ),
+    },
     { id: 'created', label: 'Created', render: (u) => formatTime(u.created_at) },
     {
       id: 'actions',
@@ -231,6 +246,8 @@ function CreateUser(props: { onClose: () => void; onCreated: (name: string, pass
 function EditUser(props: { user: ViewerUser; onClose: () => void; onSaved: () => void }) {
   const [email, setEmail] = useState(props.user.email ?? '');
   const [ids, setIds] = useState((props.user.panel_identities ?? []).join(', '));
+  const [targets, setTargets] = useState((props.user.targets ?? []).join(', '));
+  const [keys, setKeys] = useState((props.user.ssh_keys ?? []).join('\n'));
   const [error, setError] = useState('');
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -240,7 +257,12 @@ function EditUser(props: { user: ViewerUser; onClose: () => void; onSaved: () =>
         .split(',')
         .map((x) => x.trim())
         .filter(Boolean);
-      await api.patch(`/api/users/${encodeURIComponent(props.user.name)}`, { email: email.trim() || null, panel_identities });
+      const list = (v: string, sep: RegExp) =>
+        v
+          .split(sep)
+          .map((x) => x.trim())
+          .filter(Boolean);
+      await api.patch(`/api/users/${encodeURIComponent(props.user.name)}`, { email: email.trim() || null, panel_identities, targets: list(targets, /,/), ssh_keys: list(keys, /\n/) });
       props.onSaved();
     } catch (err) {
       setError(describeError(err));
@@ -256,6 +278,14 @@ function EditUser(props: { user: ViewerUser; onClose: () => void; onSaved: () =>
         <label>
           Panel identities <span class="muted small">(panel logins that are this user's own, comma separated: Hide Me leaves them out)</span>
           <input name="panel_identities" value={ids} onInput={(e) => setIds(e.currentTarget.value)} />
+        </label>
+        <label>
+          SSH targets <span class="muted small">(SERVER:ACCOUNT, comma separated: what this user may reach through the SSH gateway)</span>
+          <input name="targets" value={targets} onInput={(e) => setTargets(e.currentTarget.value)} />
+        </label>
+        <label>
+          SSH public keys <span class="muted small">(one per line, as in authorized_keys)</span>
+          <textarea name="ssh_keys" value={keys} onInput={(e) => setKeys(e.currentTarget.value)} />
         </label>
         <FormFooter error={error} onCancel={props.onClose} submitLabel="Save" />
       </form>
