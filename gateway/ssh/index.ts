@@ -34,7 +34,8 @@ export interface SshDeps {
 }
 
 function userRef(u: User): UserRef {
-  return { name: u.name, login: u.name, ...(u.email ? { email: u.email } : {}) };
+  // The role shown in Server Session Logs (seed 003) is the gateway user's role.
+  return { name: u.name, login: u.name, ...(u.email ? { email: u.email } : {}), ...(u.role ? { role: u.role } : {}) };
 }
 
 function clientName(info: ssh2.ClientInfo): string {

@@ -8,6 +8,7 @@ import { ErrorBox, Loading } from './components/states.js';
 import { ActivityLog } from './pages/activity.js';
 import { LiveSessions } from './pages/live.js';
 import { PanelRequests } from './pages/panel-requests.js';
+import { SessionLogs } from './pages/session-logs.js';
 import { SignIn } from './pages/sign-in.js';
 import { Timeline } from './pages/timeline.js';
 import { Users } from './pages/users.js';
@@ -32,6 +33,8 @@ function Page({ path, me }: { path: string; me: Me }) {
       return <PanelRequests key="admin" realm="admin" me={me} />;
     case '/activity':
       return <ActivityLog me={me} />;
+    case '/session-logs':
+      return <SessionLogs me={me} />;
     case '/live':
       return <LiveSessions me={me} />;
     case '/timeline':

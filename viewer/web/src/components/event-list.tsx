@@ -9,12 +9,14 @@ import { ExportDialog, type Encryption } from './export-dialog.js';
 import { Results } from './results.js';
 import { DataTable, type Column, type SortState } from './table.js';
 
-export function EventList(props: {
-  s: SearchState<SgEvent>;
+export function EventList<T = SgEvent>(props: {
+  s: SearchState<T>;
+  /** A row's key (default: its `id`). */
+  rowKey?: (row: T) => string;
   empty: string;
   caption: string;
   /** The columns, given how to open an event's details. */
-  columns: (openDetails: (id: string) => void) => Column<SgEvent>[];
+  columns: (openDetails: (id: string) => void) => Column<T>[];
   sort?: SortState;
   onSort?: (s: SortState) => void;
   me: Me;
@@ -22,6 +24,7 @@ export function EventList(props: {
   exportOf?: { kind: string; filters: Record<string, string | number | boolean | undefined>; onClose: () => void };
 }) {
   const { s } = props;
+  const key = props.rowKey ?? ((r: T) => (r as unknown as { id: string }).id);
   const [details, setDetails] = useState<string | undefined>();
   return (
     <>
@@ -30,8 +33,8 @@ export function EventList(props: {
           caption={props.caption}
           columns={props.columns(setDetails)}
           rows={s.items}
-          rowKey={(r) => r.id}
-          rowClass={(r) => (s.fresh.has(r.id) ? 'fresh' : '')}
+          rowKey={key}
+          rowClass={(r) => (s.fresh.has(key(r)) ? 'fresh' : '')}
           {...(props.sort && props.onSort ? { sort: props.sort, onSort: props.onSort } : {})}
         />
       </Results>

@@ -13,6 +13,7 @@ export const NAV: NavItem[] = [
   { path: '/client-sessions', label: 'Client Sessions', roles: ['admin', 'auditor'] },
   { path: '/admin-sessions', label: 'Admin Sessions', roles: ['admin', 'auditor'] },
   { path: '/activity', label: 'Activity Log', roles: ['admin', 'auditor'] },
+  { path: '/session-logs', label: 'Session Logs', roles: ['admin', 'auditor'] },
   { path: '/live', label: 'Live Sessions', roles: ['admin', 'auditor', 'security'] },
   { path: '/timeline', label: 'Timeline', roles: ['admin', 'auditor'] },
   { path: '/users', label: 'Users', roles: ['admin'] },

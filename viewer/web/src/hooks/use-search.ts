@@ -133,10 +133,13 @@ export function useSearch<T>(opts: {
       const add = pending.reverse();
       pending = [];
       setItems((prev) => {
+        // A pushed row already shown replaces it (a session row gains its end); others are new.
+        const latest = new Map(add.map((r) => [keyRef.current(r), r]));
+        const kept = prev.map((r) => latest.get(keyRef.current(r)) ?? r);
         const seen = new Set(prev.map((r) => keyRef.current(r)));
         const novel = add.filter((r) => !seen.has(keyRef.current(r)));
-        setFresh(new Set(novel.map((r) => keyRef.current(r))));
-        return [...novel, ...prev];
+        setFresh(new Set(add.map((r) => keyRef.current(r))));
+        return [...novel, ...kept];
       });
       setMeta((m) => (m.total === undefined ? m : { ...m, total: m.total + add.length }));
     };
