@@ -407,20 +407,22 @@ const sshAccount = z
     password_file: nonEmpty.optional(),
     /** Environment variable holding the account's password. */
     password_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').optional(),
-  })
-  .superRefine((a, ctx) => {
-    const n = [a.key_file, a.password_file, a.password_env].filter((x) => x !== undefined).length;
-    if (n !== 1) ctx.addIssue({ code: 'custom', message: 'give exactly one of key_file, password_file, password_env' });
   });
 
 const sshTarget = z.strictObject({
   name,
-  host: z.string().min(1).max(253),
+  /** `ssh`: a server behind the gateway; `local`: `command` run on the gateway host under a pty. */
+  type: z.enum(['ssh', 'local']).default('ssh'),
+  host: z.string().min(1).max(253).default('localhost'),
   port: z.number().int().min(1).max(65535).default(22),
   /** Shown in Server Session Logs (seed 003): e.g. `Debian 12`. */
   os: z.string().max(64).optional(),
   /** The target's host key, pinned: `ssh-ed25519 AAAA...` (as in known_hosts) or `SHA256:...`. A mismatch refuses the session. */
-  host_key: z.string().min(1),
+  host_key: z.string().min(1).optional(),
+  /** `local` targets: the program and its arguments (run as the gateway's own OS user). */
+  command: z.array(z.string().min(1)).min(1).optional(),
+  /** `local` targets: the working directory. */
+  cwd: nonEmpty.optional(),
   accounts: z.array(sshAccount).min(1),
   allow: z
     .strictObject({
@@ -458,6 +460,21 @@ const sshSchema = z
     c.targets.forEach((t, i) => {
       if (names.has(t.name.toLowerCase())) ctx.addIssue({ code: 'custom', path: ['targets', i, 'name'], message: `duplicate target name "${t.name}"` });
       names.add(t.name.toLowerCase());
+      const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path: ['targets', i, ...path], message });
+      if (t.type === 'local') {
+        if (!t.command) issue(['command'], 'a local target needs command (the program and its arguments)');
+        if (t.host_key) issue(['host_key'], 'a local target has no host key');
+        t.accounts.forEach((a, j) => {
+          if (a.key_file || a.password_file || a.password_env) issue(['accounts', j], 'a local target runs as the gateway itself: its accounts take no credentials');
+        });
+        return;
+      }
+      if (!t.host_key) issue(['host_key'], 'required: the pinned host key of the target');
+      if (t.command || t.cwd) issue([t.command ? 'command' : 'cwd'], 'only local targets run a command');
+      t.accounts.forEach((a, j) => {
+        const n = [a.key_file, a.password_file, a.password_env].filter((x) => x !== undefined).length;
+        if (n !== 1) issue(['accounts', j], 'give exactly one of key_file, password_file, password_env');
+      });
     });
   });
 

@@ -70,6 +70,12 @@ ssh:
       host_key: ${sshd.hostKey}
       accounts:
         - { name: root, key_file: ${sshd.accountKey.file} }
+    - name: box
+      type: local
+      command: [/bin/bash, --noprofile, --norc]
+      os: Gateway host
+      accounts:
+        - { name: local }
     - name: web2
       host: 127.0.0.1
       port: ${sshd.port}
@@ -82,6 +88,8 @@ ssh:
   const port = ssh.addresses()[0]!.port;
   await gw.users.add({ name: 'alice', role: 'auditor', email: 'alice@example.com', password: ALICE_PW });
   await gw.users.setSshAccess('alice', { ssh_keys: [alice.pub], targets: [{ server: 'web1', account: 'root' }] });
+  await gw.users.add({ name: 'carol', password: 'carol-ssh-password-1' });
+  await gw.users.setSshAccess('carol', { ssh_keys: [alice.pub], targets: [{ server: 'box', account: 'local' }] });
   await gw.users.add({ name: 'bob', password: 'bob-ssh-password-12' });
   await gw.users.setSshAccess('bob', { ssh_keys: [], targets: [{ server: 'web1', account: 'root' }, { server: 'web2', account: 'root' }] });
 
@@ -269,6 +277,25 @@ ssh:
     t.match(by('rmdir'), [{ path: `${remote}/newdir`, result: 'ok' }]);
     t.match(by('remove'), [{ path: `${remote}/moved.bin`, result: 'ok' }]);
     t.ok(by('list').length >= 1, 'the listing');
+  });
+
+  await t.test('a local target runs its command on the gateway host: exec and an interactive pty', async (t) => {
+    const r = await run([...sshArgs(port, alice.file), 'carol@127.0.0.1', 'echo "$SESSIONGATE_USER"; echo e >&2; exit 4']);
+    t.equal(r.stdout.toString(), 'carol\n', 'exec without a pty, as the gateway user, told who');
+    t.match(r.stderr, 'e');
+    t.equal(r.code, 4);
+    const term = pty.spawn('ssh', [...sshArgs(port, alice.file, ['-tt']), 'carol@box@127.0.0.1'], { cols: 90, rows: 33 });
+    const exited = new Promise<number>((r) => term.onExit((e) => r(e.exitCode)));
+    term.write('stty size\r');
+    await until(term, (s) => s.includes('33 90'));
+    term.write('exit 5\r');
+    t.equal(await exited, 5);
+    let local: Awaited<ReturnType<typeof sessions>>[number] | undefined;
+    for (let i = 0; i < 50 && !local; i++) {
+      local = (await sessions()).find((x) => x.end && x.start.protocol === 'local');
+      if (!local) await new Promise((r) => setTimeout(r, 100));
+    }
+    t.match(local?.start, { protocol: 'local', account: 'local', server: { name: 'box', os: 'Gateway host' } }, 'recorded as a local session');
   });
 
   await t.test('garbage before the banner closes that connection; others go on', async (t) => {

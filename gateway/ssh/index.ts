@@ -21,6 +21,7 @@ import { parseLoginName, pickTarget } from './login-name.js';
 import { Relay, type ChannelObserver } from './relay.js';
 import { SftpAudit, transferFields } from './sftp-audit.js';
 import { connectUpstream } from './upstream.js';
+import { LocalUpstream } from './local-target.js';
 
 export interface SshDeps {
   clock: Clock;
@@ -85,6 +86,11 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
     if (!account) {
       refuse(ip, user.name, 'no_such_account', { target: target.name, account: pick.account });
       return undefined;
+    }
+    if (target.type === 'local') {
+      // The relay drives a local target through the same calls as an ssh2 Client.
+      const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/', LANG: process.env.LANG ?? 'C.UTF-8', SESSIONGATE_USER: user.name };
+      return { user, target, account: account.name, upstream: new LocalUpstream(target, env) as unknown as ssh2.Client };
     }
     try {
       const upstream = await connectUpstream(target, account, deps.env);
@@ -154,10 +160,11 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
 
   function startSession(client: ssh2.Connection, a: Authed, ip: string, ident: string): void {
     const sessionId = newId(clock.now());
+    const protocol = a.target.type === 'local' ? 'local' : 'ssh';
     const started = clock.now();
     const user = userRef(a.user);
     const server = { name: a.target.name, host: a.target.host, port: a.target.port, ...(a.target.os ? { os: a.target.os } : {}) };
-    emitter.emit({ type: 'session.start', session_id: sessionId, protocol: 'ssh', listener: listener.name, ip, user, account: a.account, server, client_name: ident, connected_from: 'proxy' });
+    emitter.emit({ type: 'session.start', session_id: sessionId, protocol, listener: listener.name, ip, user, account: a.account, server, client_name: ident, connected_from: 'proxy' });
     let bytesIn = 0;
     let bytesOut = 0;
     let lastExit: { exit_code?: number; exit_signal?: string } = {};
@@ -210,7 +217,7 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
       });
     };
     handle = registry.register(
-      { id: `ssh:${sessionId}`, protocol: 'ssh', listener: listener.name, ip, user, login: a.user.name, details: { account: a.account, server: a.target.name, host: a.target.host, client_name: ident, session_id: sessionId } },
+      { id: `ssh:${sessionId}`, protocol, listener: listener.name, ip, user, login: a.user.name, details: { account: a.account, server: a.target.name, host: a.target.host, client_name: ident, session_id: sessionId } },
       (actor, reason) => {
         terminatedBy = { by: actor.name, why: reason };
         return end('terminated', `Session terminated by ${actor.name}: ${reason}`);
@@ -236,7 +243,7 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
       emitter.emit({
         type: 'session.end',
         session_id: sessionId,
-        protocol: 'ssh',
+        protocol,
         ip,
         user,
         reason: endReason ?? (closing ? 'gateway_shutdown' : 'client_exit'),

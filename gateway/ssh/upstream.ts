@@ -67,7 +67,7 @@ export function connectUpstream(target: SshTargetConfig, account: Account, env: 
       readyTimeout: target.connect_timeout,
       keepaliveInterval: 30_000,
       hostVerifier: (key: Buffer) => {
-        if (hostKeyMatches(target.host_key, key)) return true;
+        if (target.host_key && hostKeyMatches(target.host_key, key)) return true;
         presented = fingerprint(key);
         return false;
       },
