@@ -36,7 +36,7 @@ export interface Gateway {
   readonly frontends: Frontend[];
   readonly viewer: ReturnType<typeof createViewer> | undefined;
   /** Base URL of each HTTP listener by name, and of the viewer. */
-  urls(): { http: Record<string, string>; viewer?: string };
+  urls(): { http: Record<string, string>; ssh: Record<string, string>; viewer?: string };
   /** Graceful stop: listeners first, then in-flight work up to graceMs, then the recorder flushes. */
   close(graceMs?: number): Promise<void>;
 }
@@ -248,12 +248,15 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     viewer,
     urls() {
       const http: Record<string, string> = {};
+      const ssh: Record<string, string> = {};
       for (const f of frontends) {
         const a = f.addresses()[0];
-        if (a) http[f.name] = `${a.tls ? 'https' : 'http'}://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
+        const host = a && (a.host.includes(':') ? `[${a.host}]` : a.host);
+        if (a && f.protocol === 'ssh') ssh[f.name] = `ssh://${host}:${a.port}`;
+        else if (a) http[f.name] = `${a.tls ? 'https' : 'http'}://${host}:${a.port}`;
       }
       const va = viewer?.address();
-      return { http, viewer: va ? `${va.tls ? 'https' : 'http'}://${va.host.includes(':') ? `[${va.host}]` : va.host}:${va.port}` : undefined };
+      return { http, ssh, viewer: va ? `${va.tls ? 'https' : 'http'}://${va.host.includes(':') ? `[${va.host}]` : va.host}:${va.port}` : undefined };
     },
     close(graceMs = 5000) {
       closing ??= (async () => {

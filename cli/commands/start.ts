@@ -37,6 +37,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   const urls = gw.urls();
   const lines = ['', 'Sessiongate is running.', ...firstRun];
   for (const [name, url] of Object.entries(urls.http)) lines.push(`  panel listener "${name}": ${url}/`);
+  for (const [name, url] of Object.entries(urls.ssh)) lines.push(`  SSH listener "${name}":   ${url}`);
   if (urls.viewer) lines.push(`  viewer and API:          ${urls.viewer}/  (metrics: ${urls.viewer}/metrics)`);
   if (config.demo && config.demo.print_credentials) {
     // The demo's viewer admin gets a fresh generated password on every start: no default password exists.
@@ -45,6 +46,12 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     if (gw.users.get(name)) await gw.users.setPassword(name, password);
     else await gw.users.add({ name, role: 'admin', email: 'demo-admin@localhost', password, panel_identities: ['puq'] });
     lines.push('', `  demo viewer sign-in: ${name} / ${password}   (generated now; changes on every demo start)`);
+    const demoTarget = config.ssh?.targets.find((t) => t.type === 'local');
+    const sshPort = Object.values(urls.ssh)[0]?.split(':').pop();
+    if (demoTarget && sshPort) {
+      await gw.users.setSshAccess(name, { targets: [{ server: demoTarget.name, account: demoTarget.accounts[0]!.name }] });
+      lines.push(`  demo SSH (a recorded shell on this machine): ssh -p ${sshPort} ${name}@127.0.0.1   (same password)`);
+    }
     lines.push(`  search from the terminal: npm run sessiongate -- search --config ${file}`);
   }
   if (config.demo?.traffic) {
