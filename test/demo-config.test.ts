@@ -47,6 +47,7 @@ t.test('config/demo.yaml is valid and loopback-only', async (t) => {
     ['viewer', cfg.viewer.listen.host],
     ['demo panel', cfg.demo!.panel_listen.host],
     ...cfg.http.map((h) => [`listener ${h.name}`, h.listen.host]),
+    ...(cfg.ssh?.listeners ?? []).map((l) => [`ssh listener ${l.name}`, l.listen.host]),
   ] as const) {
     t.ok(loopback(host), `${what} binds to loopback (${host})`);
   }
@@ -57,6 +58,8 @@ t.test('config/demo.yaml is valid and loopback-only', async (t) => {
     t.equal(r.identity.header?.login, 'x-sessiongate-user', `route ${r.name} reads the identity header`);
   }
   t.equal(l.routes.at(-1)!.match.path_prefix, '/', 'the catch-all comes last');
+  t.match(cfg.ssh?.listeners, [{ name: 'ssh', listen: { host: '127.0.0.1', port: 2222 } }], 'the demo SSH listener');
+  t.match(cfg.ssh?.targets, [{ name: 'demo', type: 'local' }], 'in front of a local target: no server to set up');
 });
 
 t.test('realms, WEB/API and actions come out right for the panel paths', async (t) => {

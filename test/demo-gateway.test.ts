@@ -23,6 +23,7 @@ function demoYamlFor(panelPort: number): string {
   swap(/127\.0\.0\.1:18090/g, `127.0.0.1:${panelPort}`);
   swap(/listen: 127\.0\.0\.1:8081/, 'listen: 127.0.0.1:0');
   swap(/listen: 127\.0\.0\.1:8080/, 'listen: 127.0.0.1:0');
+  swap(/listen: 127\.0\.0\.1:2222/, 'listen: 127.0.0.1:0');
   swap(/^data_dir: .*$/m, 'data_dir: ${DATA}');
   return text;
 }

@@ -35,6 +35,7 @@ function demoLikeConfig(upstream: string): string {
   c.export = { encryption: 'optional' };
   c.log = { level: 'warn' };
   c.http[0].listen = '127.0.0.1:0';
+  if (c.ssh) for (const l of c.ssh.listeners) l.listen = '127.0.0.1:0';
   for (const r of c.http[0].routes) r.upstream = upstream;
   return stringify(c, { aliasDuplicateObjects: false });
 }
