@@ -10,6 +10,8 @@ export type { CastEvent, CastMeta, CastSeek, Keyframe, PlayerIndex } from './rea
 export { repairCasts } from './repair.js';
 export type { RepairedCast } from './repair.js';
 export { KeyframeThread, keyframeThread } from './keyframe-thread.js';
+export type { Snapshot } from './keyframe-thread.js';
+export type { IdxMarker, IdxKeyframe, IdxEnd } from './index-file.js';
 export { MAX_SIZE, MIN_SIZE, SESSION_ID_RE, castRelPath, clampSize } from './format.js';
 export type { CastHeader, CastCode } from './format.js';
 export { preciseClock } from './clock.js';
