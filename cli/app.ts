@@ -15,6 +15,7 @@ import { UserStore } from '../gateway/core/users.js';
 import { SgError } from '../gateway/core/errors.js';
 import { createHttpFrontend } from '../gateway/http/index.js';
 import { createSshFrontend } from '../gateway/ssh/index.js';
+import { recoverSessions } from '../gateway/ssh/recovery.js';
 import { Directory } from '../gateway/http/analysis/directory.js';
 import { Recorder } from '../recorder/index.js';
 import { loadIntegrityKey } from '../recorder/store/integrity.js';
@@ -192,6 +193,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       frontends.push(f);
       await f.start();
     }
+    if (config.ssh) await recoverSessions({ store: recorder.store, emitter: recorder, recordingsDir: join(config.data_dir, 'recordings'), logger: logger.child({ component: 'ssh' }) });
     for (const l of config.ssh?.listeners ?? []) {
       const f = createSshFrontend(l, config.ssh!, {
         clock,

@@ -12,6 +12,7 @@ import * as pty from 'node-pty';
 import { startTestGateway, tempDir } from './helpers/gateway.js';
 import { freePort, keygen, sshArgs, startSshd } from './helpers/sshd.js';
 import type { SgEvent } from '../recorder/events.js';
+import { CastReader } from '../recorder/cast/index.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- recorded rows are checked field by field */
 
@@ -55,7 +56,7 @@ t.test('SSH gateway in front of a real sshd', async (t) => {
   const dir = tempDir('sg-ssh-');
   const alice = keygen(dir, 'alice_key');
   const wrongHost = keygen(dir, 'other_host');
-  const { gw } = await startTestGateway(
+  const { gw, dataDir } = await startTestGateway(
     t,
     `data_dir: \${DATA}
 viewer: { enabled: false }
@@ -154,6 +155,29 @@ ssh:
     await until(term, (s) => s.includes('héllo ✓'));
     term.write('exit 7\r');
     t.equal(await exited, 7, 'the shell exit code');
+
+    // The recording: asciicast v2 with the output, the resize, its size and SHA-256 in session.end.
+    let ended: Awaited<ReturnType<typeof sessions>>[number] | undefined;
+    for (let i = 0; i < 50 && !ended; i++) {
+      ended = (await sessions()).find((x) => x.end?.exit_code === 7);
+      if (!ended) await new Promise((r) => setTimeout(r, 100));
+    }
+    const rec = ended?.end?.recording as { id: string; path: string; size: number; sha256: string } | undefined;
+    t.ok(rec, 'session.end names the recording');
+    const file = join(dataDir, 'recordings', rec!.path);
+    const bytes = readFileSync(file);
+    t.equal(bytes.length, rec!.size, 'its size');
+    t.equal(createHash('sha256').update(bytes).digest('hex'), rec!.sha256, 'its SHA-256');
+    const reader = await CastReader.open(file);
+    t.teardown(() => reader.close());
+    t.match(reader.header(), { version: 2, width: 100, height: 30 });
+    const evs: [number, string, string][] = [];
+    for await (const e of reader.events()) evs.push([e.t, e.code, e.data]);
+    const out = evs.filter((e) => e[1] === 'o').map((e) => e[2]).join('');
+    t.match(out, '30 100', 'the output');
+    t.match(out, 'héllo ✓', 'UTF-8 whole');
+    t.ok(evs.some((e) => e[1] === 'r' && e[2] === '120x40'), 'the resize');
+    t.notOk(evs.some((e) => e[1] === 'i'), 'no input recorded (record_input is off)');
   });
 
   await t.test('password login: a wrong password is refused, the right one works', async (t) => {

@@ -14,7 +14,7 @@ import type { LiveSessionHandle, SessionRegistry } from '../core/registry.js';
 import type { Clock, Logger } from '../core/runtime.js';
 import type { User, UserStore } from '../core/users.js';
 import type { Emitter } from '../../recorder/emitter.js';
-import type { EndReason, UserRef } from '../../recorder/events.js';
+import type { EndReason, RecordingRef, UserRef } from '../../recorder/events.js';
 import { normalizeIp } from '../http/analysis/client-ip.js';
 import { gatewayHostKeys } from './host-key.js';
 import { parseLoginName, pickTarget } from './login-name.js';
@@ -22,6 +22,8 @@ import { Relay, type ChannelObserver } from './relay.js';
 import { SftpAudit, transferFields } from './sftp-audit.js';
 import { connectUpstream } from './upstream.js';
 import { LocalUpstream } from './local-target.js';
+import { CastWriter, type CastRecording } from '../../recorder/cast/index.js';
+import { join } from 'node:path';
 
 export interface SshDeps {
   clock: Clock;
@@ -59,6 +61,7 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
   let port = -1;
   let closing = false;
   const hostKeys = gatewayHostKeys(listener.host_keys, deps.dataDir);
+  const recordingsDir = join(deps.dataDir, 'recordings');
 
   function refuse(ip: string, login: string, reason: string, extra: Record<string, unknown> = {}): void {
     emitter.emit({ type: 'activity', ip, initiator: login.slice(0, 64) || '(none)', action: 'login_failed', description: `SSH login refused on ${listener.name}: ${reason}`, details: { protocol: 'ssh', listener: listener.name, reason, ...extra } });
@@ -180,10 +183,22 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
       },
       channelStart: (kind, detail, abort): ChannelObserver => {
         const audit = kind === 'subsystem' && detail.subsystem === 'sftp' ? sftpAudit(abort) : undefined;
+        // Channels with a pty get a cast (DESIGN "Recording pipeline"): the session's first one is
+        // <session-id>.cast, later ones <session-id>.2, .3...
+        const cast = detail.pty ? castFor(detail.pty.cols, detail.pty.rows, detail.pty.term) : undefined;
         return {
           ...(audit ? { input: (d: Buffer) => audit.fromClient(d), output: (d: Buffer) => audit.fromServer(d) } : {}),
+          ...(cast
+            ? {
+                input: (d: Buffer) => cast.input(d),
+                output: (d: Buffer) => cast.output(d),
+                stderr: (d: Buffer) => cast.output(d),
+                resize: (cols: number, rows: number) => cast.resize(cols, rows),
+              }
+            : {}),
           end: (r) => {
             audit?.close(r.error ?? (endReason ? `session ${endReason}` : 'channel closed'));
+            if (cast) castsClosing.push(closeCast(cast));
           bytesIn += r.bytes_in;
           bytesOut += r.bytes_out;
           lastExit = { ...(r.exit_code !== undefined ? { exit_code: r.exit_code } : {}), ...(r.exit_signal ? { exit_signal: r.exit_signal } : {}) };
@@ -197,6 +212,36 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
         emitter.emit({ type: 'ssh.forward', session_id: sessionId, ip, user, kind, allowed, ...(dest ? { dest_host: dest.host, dest_port: dest.port } : {}) });
       },
     });
+
+    const recordings: CastRecording[] = [];
+    const castsClosing: Promise<void>[] = [];
+    let casts = 0;
+    const castFor = (cols: number, rows: number, term: string): CastWriter | undefined => {
+      casts++;
+      try {
+        return new CastWriter({
+          dir: recordingsDir,
+          sessionId: casts === 1 ? sessionId : `${sessionId}.${casts}`,
+          width: cols,
+          height: rows,
+          title: `${a.user.name} on ${a.account}@${a.target.name}`,
+          env: { TERM: term },
+          recordInput: a.target.record_input,
+          clock,
+          logger,
+          onGap: (g) => emitter.emit({ type: 'audit.gap', session_id: sessionId, lost: g.lost_events, reason: g.reason === 'buffer_full' ? 'queue_full' : 'write_failed', from_ts: g.from_ms, to_ts: g.to_ms, by_type: { recording: g.lost_events } }),
+        });
+      } catch (e) {
+        logger.error({ err: e, session_id: sessionId }, 'cannot start the recording of this channel (the session goes on unrecorded)');
+        emitter.emit({ type: 'audit.gap', session_id: sessionId, lost: 1, reason: 'write_failed', from_ts: clock.now(), to_ts: clock.now(), by_type: { recording: 1 } });
+        return undefined;
+      }
+    };
+    const closeCast = (cast: CastWriter): Promise<void> =>
+      cast.close(endReason ?? 'channel closed').then(
+        (rec) => void recordings.push(rec),
+        (e: unknown) => logger.error({ err: e, session_id: sessionId }, 'closing a recording failed'),
+      );
 
     /** SFTP is relayed as bytes and read on the side: one file.transfer per file operation. */
     const sftpAudit = (abort: (message: string) => void) =>
@@ -240,6 +285,12 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
       if (idle) clearInterval(idle);
       a.upstream.end();
       handle?.remove();
+      // Channel ends may land in the same turn as the connection's close: let them queue first.
+      setImmediate(() => void Promise.allSettled(castsClosing).then(() => ended()));
+    });
+    const recordingRef = (r: CastRecording): RecordingRef => ({ id: r.id, path: r.path, size: r.size, sha256: r.sha256 });
+    const ended = () => {
+      const rec = [...recordings].sort((x, y) => (x.id.length - y.id.length) || (x.id < y.id ? -1 : 1));
       emitter.emit({
         type: 'session.end',
         session_id: sessionId,
@@ -252,8 +303,10 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
         bytes_out: bytesOut,
         ...lastExit,
         ...(terminatedBy ? { terminated_by: terminatedBy.by, terminate_reason: terminatedBy.why } : {}),
+        ...(rec[0] ? { recording: recordingRef(rec[0]) } : {}),
+        ...(rec.length > 1 ? { recordings: rec.map(recordingRef) } : {}),
       });
-    });
+    };
     closers.set(client, () => void end('gateway_shutdown', 'Session ended: the gateway is shutting down'));
   }
   const closers = new Map<ssh2.Connection, () => void>();
