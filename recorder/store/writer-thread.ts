@@ -3,7 +3,8 @@
 // starts on the first write, is restarted by the next write if it dies (its in-flight writes are
 // rejected, so the recorder keeps those batches queued and retries), and keeps the process
 // alive only while a reply is awaited.
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { WorkerRpc } from '../worker-rpc.js';
 import type { Logger } from '../../gateway/core/runtime.js';
 import type { SgEvent } from '../events.js';
 import type { CommitOutcome } from './commit.js';
@@ -12,60 +13,7 @@ import type { WriterEnv, WriterError, WriterReply, WriterRequest } from './write
 // Run from source (tests, .ts loader) or compiled (dist/): the worker file sits beside this one.
 const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './writer-worker.ts' : './writer-worker.js', import.meta.url);
 
-interface Pending {
-  resolve(r: WriterReply): void;
-  reject(e: unknown): void;
-}
-
-class SharedThread {
-  private worker: Worker | undefined;
-  private readonly pending = new Map<number, Pending>();
-  private seq = 0;
-
-  get thread(): Worker | undefined {
-    return this.worker;
-  }
-
-  request(m: WriterRequest, transfer: ArrayBuffer[], logger: Logger): Promise<WriterReply> {
-    const w = this.worker ?? this.start(logger);
-    const seq = ++this.seq;
-    m.seq = seq;
-    // Posted first: a batch that cannot be cloned (DataCloneError) throws here, and nothing waits.
-    w.postMessage(m, transfer);
-    return new Promise<WriterReply>((resolve, reject) => {
-      this.pending.set(seq, { resolve, reject });
-      if (this.pending.size === 1) w.ref();
-    });
-  }
-
-  private start(logger: Logger): Worker {
-    const w = new Worker(WORKER_URL, { name: 'sessiongate-store-writer' });
-    w.unref();
-    w.on('message', (r: WriterReply) => {
-      const p = this.pending.get(r.seq);
-      if (!p) return;
-      this.pending.delete(r.seq);
-      if (this.pending.size === 0) w.unref();
-      p.resolve(r);
-    });
-    const fail = (err: Error) => {
-      if (this.worker !== w) return;
-      this.worker = undefined;
-      const waiting = [...this.pending.values()];
-      this.pending.clear();
-      for (const p of waiting) p.reject(err);
-    };
-    w.on('error', (e) => {
-      logger.error({ err: e }, 'store writer thread failed');
-      fail(e instanceof Error ? e : new Error(String(e)));
-    });
-    w.on('exit', (code) => fail(new Error(`the store writer thread exited (code ${code})`)));
-    this.worker = w;
-    return w;
-  }
-}
-
-const shared = new SharedThread();
+const shared = new WorkerRpc<WriterRequest, WriterReply>({ url: WORKER_URL, name: 'sessiongate-store-writer', what: 'store writer thread' });
 
 /** One store's writes through the shared writer thread. */
 export class WriterThread {
@@ -77,11 +25,13 @@ export class WriterThread {
     private readonly logger: Logger,
   ) {}
 
+  private readonly onThreadError = (e: Error) => this.logger.error({ err: e }, 'store writer thread failed');
+
   /** Encodes and commits `events` (valid, structured-cloneable) in one transaction on the writer thread. */
   async write(events: readonly SgEvent[], now: number = Date.now()): Promise<CommitOutcome> {
     if (this.closing) throw new Error('the store writer is closed');
     this.wrote = true;
-    const reply = await shared.request({ op: 'write', seq: 0, env: this.env, events: events as SgEvent[], now }, [], this.logger);
+    const reply = await shared.request({ op: 'write', seq: 0, env: this.env, events: events as SgEvent[], now }, [], this.onThreadError);
     if (!reply.ok) throw toError(reply.error);
     return reply.outcome ?? { duplicates: [], rejected: [], counts: [] };
   }
@@ -90,7 +40,7 @@ export class WriterThread {
   async segments(now: number, force: boolean): Promise<number> {
     if (this.closing) throw new Error('the store writer is closed');
     this.wrote = true;
-    const reply = await shared.request({ op: 'segment', seq: 0, env: this.env, now, force }, [], this.logger);
+    const reply = await shared.request({ op: 'segment', seq: 0, env: this.env, now, force }, [], this.onThreadError);
     if (!reply.ok) throw toError(reply.error);
     return reply.segments ?? 0;
   }
@@ -99,7 +49,7 @@ export class WriterThread {
   close(): Promise<void> {
     this.closing ??= (async () => {
       if (!this.wrote || !shared.thread) return;
-      const reply = await shared.request({ op: 'close', seq: 0, path: this.env.path }, [], this.logger).catch((e: unknown): WriterReply => ({ seq: 0, ok: false, error: { message: String(e) } }));
+      const reply = await shared.request({ op: 'close', seq: 0, path: this.env.path }, [], this.onThreadError).catch((e: unknown): WriterReply => ({ seq: 0, ok: false, error: { message: String(e) } }));
       if (!reply.ok) this.logger.warn({ err: reply.error }, 'store writer thread did not close the environment cleanly');
     })();
     return this.closing;
