@@ -10,7 +10,7 @@ import * as pty from 'node-pty';
 import { Store } from '../recorder/store/store.js';
 import { CastReader } from '../recorder/cast/index.js';
 import { tempDir } from './helpers/gateway.js';
-import { freePort, keygen, sshArgs, startSshd } from './helpers/sshd.js';
+import { freePort, keygen, sshArgs, startSshd, targetYaml } from './helpers/sshd.js';
 import { runCli } from '../viewer/server/test-harness.js';
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'cli', 'sessiongate.js');
@@ -49,13 +49,7 @@ ssh:
   listeners:
     - { name: ssh, listen: 127.0.0.1:${port} }
   targets:
-    - name: web1
-      host: 127.0.0.1
-      port: ${sshd.port}
-      host_key: ${sshd.hostKey}
-      accounts:
-        - { name: root, key_file: ${sshd.accountKey.file} }
-`,
+${targetYaml(sshd, 'web1')}`,
   );
   t.equal((await runCli(['users', 'add', 'alice', '--role', 'none', '--config', config])).code, 0);
   t.equal((await runCli(['users', 'ssh', 'alice', '--key', key.pub, '--target', 'web1:root', '--config', config])).code, 0);

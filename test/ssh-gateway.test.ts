@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { randomBytes, createHash } from 'node:crypto';
 import * as pty from 'node-pty';
 import { startTestGateway, tempDir } from './helpers/gateway.js';
-import { freePort, keygen, sshArgs, startSshd } from './helpers/sshd.js';
+import { freePort, keygen, sshArgs, startSshd, targetYaml } from './helpers/sshd.js';
 import type { SgEvent } from '../recorder/events.js';
 import { CastReader } from '../recorder/cast/index.js';
 
@@ -64,14 +64,7 @@ ssh:
   listeners:
     - { name: ssh, listen: 127.0.0.1:0, idle_timeout: 2s, login_timeout: 5s }
   targets:
-    - name: web1
-      host: 127.0.0.1
-      port: ${sshd.port}
-      os: Debian 12
-      host_key: ${sshd.hostKey}
-      accounts:
-        - { name: root, key_file: ${sshd.accountKey.file} }
-    - name: box
+${targetYaml(sshd, 'web1', { os: 'Debian 12' })}    - name: box
       type: local
       command: [/bin/bash, --noprofile, --norc]
       os: Gateway host

@@ -5,7 +5,7 @@ import t from 'tap';
 import { spawn } from 'node:child_process';
 import * as pty from 'node-pty';
 import { startTestGateway, tempDir } from './helpers/gateway.js';
-import { keygen, sshArgs, startSshd } from './helpers/sshd.js';
+import { keygen, sshArgs, startSshd, targetYaml } from './helpers/sshd.js';
 import { launchChromium, screenshot } from './helpers/browser.js';
 
 const ADMIN_PW = 'ssh-ui-admin-password';
@@ -32,14 +32,7 @@ ssh:
   listeners:
     - { name: ssh, listen: 127.0.0.1:0 }
   targets:
-    - name: web1
-      host: 127.0.0.1
-      port: ${sshd.port}
-      os: Debian 12
-      host_key: ${sshd.hostKey}
-      accounts:
-        - { name: root, key_file: ${sshd.accountKey.file} }
-`,
+${targetYaml(sshd, 'web1', { os: 'Debian 12' })}`,
   );
   const port = gw.frontends.find((f) => f.protocol === 'ssh')!.addresses()[0]!.port;
   const viewer = gw.urls().viewer!;

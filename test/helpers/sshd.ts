@@ -122,3 +122,17 @@ export function sshArgs(port: number, key: string | undefined, extra: string[] =
     ...extra,
   ];
 }
+
+/** A `ssh.targets[]` entry (YAML, indented for `targets:`) for this sshd, logging in as root with its account key. */
+export function targetYaml(sshd: Sshd, name: string, extra: { os?: string } = {}): string {
+  return [
+    `    - name: ${name}`,
+    '      host: 127.0.0.1',
+    `      port: ${sshd.port}`,
+    ...(extra.os ? [`      os: ${extra.os}`] : []),
+    `      host_key: ${sshd.hostKey}`,
+    '      accounts:',
+    `        - { name: root, key_file: ${sshd.accountKey.file} }`,
+    '',
+  ].join('\n');
+}
