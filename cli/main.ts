@@ -11,6 +11,7 @@ const COMMANDS: Record<string, { file: string; help: string }> = {
   export: { file: 'export', help: 'export --kind K --format F       export a search as CSV/NDJSON with a manifest' },
   verify: { file: 'verify', help: 'verify [--config FILE] [--json]   check the integrity chain of the store' },
   backup: { file: 'backup', help: 'backup [DIR] [--config FILE]     hot copy of the store into DIR' },
+  replay: { file: 'replay', help: 'replay ID [--from S] [--speed N]  play a recorded terminal session here' },
 };
 
 function usage(): string {
