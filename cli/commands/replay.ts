@@ -1,11 +1,9 @@
 // `sessiongate replay ID`: plays a recorded terminal session in this terminal, with its timing (or
 // all at once with --cat), from any point through the keyframe index (--from). The replay is
 // itself recorded as `activity` (action `replay`): reading evidence leaves a trace.
-import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { SgError } from '../../gateway/core/errors.js';
-import { idTime } from '../../gateway/core/ids.js';
-import { CastReader, castRelPath, SESSION_ID_RE } from '../../recorder/cast/index.js';
+import { CastReader, findCast, SESSION_ID_RE } from '../../recorder/cast/index.js';
 import { parseArgs, type CliIo } from '../io.js';
 import { UsageError, checkFlags, openCliStore, terminalSafe } from './common.js';
 
@@ -24,25 +22,6 @@ function number(v: string | true | undefined, name: string, min: number, max: nu
   const n = Number(v);
   if (v === true || !Number.isFinite(n) || n < min || n > max) throw new UsageError(`--${name} must be a number from ${min} to ${max}`);
   return n;
-}
-
-/** The cast of `id` under the recordings dir: the day of its id first, then a search. */
-function findCast(dir: string, id: string): string | undefined {
-  let guess: string | undefined;
-  try {
-    guess = join(dir, castRelPath(id, idTime(id.split('.')[0]!)));
-  } catch {
-    guess = undefined;
-  }
-  if (guess && existsSync(guess)) return guess;
-  if (!existsSync(dir)) return undefined;
-  for (const y of readdirSync(dir).filter((x) => /^\d{4}$/.test(x)))
-    for (const m of readdirSync(join(dir, y)).filter((x) => /^\d\d$/.test(x)))
-      for (const d of readdirSync(join(dir, y, m)).filter((x) => /^\d\d$/.test(x))) {
-        const f = join(dir, y, m, d, `${id}.cast`);
-        if (existsSync(f)) return f;
-      }
-  return undefined;
 }
 
 export async function run(argv: string[], io: CliIo): Promise<number> {

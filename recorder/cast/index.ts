@@ -8,6 +8,7 @@ export type { CastListener, CastSubscription, SubscribeOptions } from './live.js
 export { CastReader } from './reader.js';
 export type { CastEvent, CastMeta, CastSeek, Keyframe, PlayerIndex } from './reader.js';
 export { repairCasts } from './repair.js';
+export { findCast } from './find.js';
 export type { RepairedCast } from './repair.js';
 export { KeyframeThread, keyframeThread } from './keyframe-thread.js';
 export type { Snapshot } from './keyframe-thread.js';

@@ -29,6 +29,8 @@ export interface ViewerDeps {
   sessionsDb?: KvDb;
   /** `export.encryption` (off | optional | required); absent = `off`. */
   exportEncryption?: ExportEncryptionMode;
+  /** `${data_dir}/recordings`: terminal recordings for replay (absent: none). */
+  recordingsDir?: string;
   /** Committed events, as they commit (the Recorder): feeds the `/api/stream` WebSocket.
    * Without it, stream subscriptions to evidence kinds are refused. */
   commits?: { subscribe(fn: CommitListener): () => void };

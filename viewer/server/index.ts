@@ -15,6 +15,7 @@ import { checkCsrfToken, checkSameOrigin, firstValue, ownOrigin, parseJsonBody, 
 import { readBody, snapshotRequest, writeReply, type Reply, type ViewerRequest } from './http-io.js';
 import { liveRoutes } from './live-routes.js';
 import { opsRoutes } from './ops-routes.js';
+import { recordingRoutes } from './recording-routes.js';
 import { FailureRateLimiter } from './rate-limit.js';
 import { errorBody, errorReply, json } from './reply.js';
 import { requestRoutes } from './requests-routes.js';
@@ -86,6 +87,7 @@ export function createViewer(cfg: ViewerConfig, deps: ViewerDeps, opts: ViewerOp
     ...liveRoutes(ctx),
     ...usersRoutes(ctx),
     ...eventRoutes(ctx),
+    ...recordingRoutes(ctx),
     ...streamRoutes(),
     // Last: it ends with the browser app's page routes.
     ...opsRoutes(ctx),

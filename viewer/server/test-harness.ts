@@ -1,6 +1,7 @@
 // Test support for the viewer and its CLI commands (test/viewer-*.test.ts, test/cli-*.test.ts): a
 // real viewer on 127.0.0.1:0 over a real Recorder and LMDB in a temp dir, a controllable clock, an
 // undici client, and an in-process CLI runner. Not used by the product.
+import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { request, Agent } from 'undici';
 import pino from 'pino';
@@ -104,7 +105,7 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
   const makeViewer = () =>
     createViewer(
       config.viewer,
-      { clock, logger, store: recorder.store, emitter: recorder, users, registry, access, metrics, health: () => health, sessionsDb, commits: recorder },
+      { clock, logger, store: recorder.store, emitter: recorder, users, registry, access, metrics, health: () => health, sessionsDb, commits: recorder, recordingsDir: join(opts.dir, 'recordings') },
       { idleMs: opts.idleMs, stream: opts.stream },
     );
   let viewer = makeViewer();
