@@ -297,6 +297,11 @@ t.test('options are validated', async (t) => {
 });
 
 t.test('both store writers record the same thing; a writer thread that dies between batches is replaced', async (t) => {
+  // The writer thread is unref'd whenever no reply is awaited (by design), and this test kills
+  // it on purpose: a ref'd timer keeps the process from ending between steps under load (a full
+  // CI run reported "test unfinished" here twice).
+  const keepAlive = setInterval(() => {}, 1000);
+  t.teardown(() => clearInterval(keepAlive));
   const stored: Record<string, SgEvent[]> = {};
   for (const writer of ['worker', 'inline'] as const) {
     const { rec, dataDir } = await openRec(t, { batch_max: 100, flush_interval: 10 }, { writer });
