@@ -57,6 +57,8 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
   const { clock, logger, emitter, registry, access, users } = deps;
   const targets = new Map(cfg.targets.map((t) => [t.name.toLowerCase(), t]));
   const open = new Set<ssh2.Connection>();
+  /** How to end each live session gracefully (shutdown); removed when its connection closes. */
+  const closers = new Map<ssh2.Connection, () => void>();
   let server: ssh2.Server | undefined;
   let port = -1;
   let closing = false;
@@ -118,9 +120,13 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
       client.end();
     }, listener.login_timeout);
     client.on('error', (e) => logger.debug({ err: e, ip }, 'ssh client connection error'));
+    let started = false;
     client.on('close', () => {
       clearTimeout(loginTimer);
       open.delete(client);
+      closers.delete(client);
+      // Authenticated (the target connection is open) but gone before the session began.
+      if (authed && !started) authed.upstream.end();
     });
 
     client.on('authentication', (ctx) => {
@@ -157,6 +163,7 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
 
     client.on('ready', () => {
       if (!authed) return client.end();
+      started = true;
       startSession(client, authed, ip, ident);
     });
   }
@@ -309,8 +316,6 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
     };
     closers.set(client, () => void end('gateway_shutdown', 'Session ended: the gateway is shutting down'));
   }
-  const closers = new Map<ssh2.Connection, () => void>();
-
   return {
     protocol: 'ssh',
     name: listener.name,

@@ -67,97 +67,72 @@ export function recordingRoutes(ctx: ViewerContext): Route[] {
       details: { kind: 'recording', ...details },
     });
   const maxBytes = ctx.cfg.replay_max_bytes;
+  /** A GET route on one recording: no query parameters, the id checked and its file found. */
+  const route = (suffix: string, handler: (input: RouteInput, file: string) => Promise<Reply>): Route => ({
+    method: 'GET',
+    path: `/api/recordings/:id${suffix}`,
+    access: REQUEST_READERS,
+    handler: (input) => {
+      onlyParams(input.req.query, []);
+      return handler(input, fileOf(input.params));
+    },
+  });
 
   return [
-    {
-      method: 'GET',
-      path: '/api/recordings/:id',
-      access: REQUEST_READERS,
-      handler: async ({ req, params }) => {
-        onlyParams(req.query, []);
-        const file = fileOf(params);
-        return withReader(file, async (r) => {
-          const m = r.meta();
-          const h = r.header();
-          return json(200, {
-            id: params.id,
-            size: m.size,
-            duration: m.duration,
-            keyframes: m.keyframes,
-            complete: m.complete,
-            ...(m.sha256 ? { sha256: m.sha256 } : {}),
-            width: h.width,
-            height: h.height,
-            started_at: h.timestamp ? h.timestamp * 1000 : undefined,
-            replayable: m.size <= maxBytes,
-            replay_max_bytes: maxBytes,
-          });
+    route('', async ({ params }, file) => {
+      return withReader(file, async (r) => {
+        const m = r.meta();
+        const h = r.header();
+        return json(200, {
+          id: params.id,
+          size: m.size,
+          duration: m.duration,
+          keyframes: m.keyframes,
+          complete: m.complete,
+          ...(m.sha256 ? { sha256: m.sha256 } : {}),
+          width: h.width,
+          height: h.height,
+          started_at: h.timestamp ? h.timestamp * 1000 : undefined,
+          replayable: m.size <= maxBytes,
+          replay_max_bytes: maxBytes,
         });
-      },
-    },
-    {
-      method: 'GET',
-      path: '/api/recordings/:id/cast',
-      access: REQUEST_READERS,
-      handler: async (input) => {
-        onlyParams(input.req.query, []);
-        const file = fileOf(input.params);
-        const size = await withReader(file, async (r) => r.meta().size);
-        const range = parseRange(input.req.headers.get('range') ?? undefined, size);
-        if (range === 'bad') return { ...json(416, { error: { code: 'SG_ERR_BAD_PARAM', message: 'range not satisfiable', param: 'range' } }), headers: [['Content-Range', `bytes */${size}`]] };
-        if (!range && size > maxBytes) throw new SgError('SG_ERR_FORBIDDEN', `this recording is over ${maxBytes} bytes: download it instead`);
-        const [start, end] = range ?? [0, size - 1];
-        if (start === 0) await trace(input, 'replay', input.params.id!, { range: range ? `${start}-${end}` : 'all' });
-        return {
-          status: range ? 206 : 200,
-          contentType: 'application/x-asciicast',
-          headers: [['Accept-Ranges', 'bytes'], ...(range ? ([['Content-Range', `bytes ${start}-${end}/${size}`]] as [string, string][]) : [])],
-          stream: size ? fileStream(file, start, end) : async () => {},
-        };
-      },
-    },
-    {
-      method: 'GET',
-      path: '/api/recordings/:id/index',
-      access: REQUEST_READERS,
-      handler: async (input) => {
-        onlyParams(input.req.query, []);
-        const file = fileOf(input.params);
-        const index = await withReader(file, async (r) => r.playerIndex((i) => `/api/recordings/${encodeURIComponent(input.params.id!)}/segments/${i}`));
-        await trace(input, 'replay', input.params.id!, { via: 'index' });
-        return json(200, index);
-      },
-    },
-    {
-      method: 'GET',
-      path: '/api/recordings/:id/segments/:n',
-      access: REQUEST_READERS,
-      handler: async ({ req, params }) => {
-        onlyParams(req.query, []);
-        const file = fileOf(params);
-        const n = Number(params.n);
-        if (!Number.isSafeInteger(n) || n < 0 || !/^\d{1,9}$/.test(params.n!)) throw badParam('n', 'a segment number');
-        const body = await withReader(file, (r) => r.playerSegment(n));
-        return { status: 200, contentType: 'application/json; charset=utf-8', body };
-      },
-    },
-    {
-      method: 'GET',
-      path: '/api/recordings/:id/download',
-      access: REQUEST_READERS,
-      handler: async (input) => {
-        onlyParams(input.req.query, []);
-        if (ctx.deps.exportEncryption === 'required') throw new SgError('SG_ERR_ENCRYPTION_REQUIRED', 'encrypted recording downloads are not available in this version; export.encryption is required');
-        const file = fileOf(input.params);
-        const size = await withReader(file, async (r) => r.meta().size);
-        await trace(input, 'download', input.params.id!, { bytes: size });
-        return {
-          status: 200,
-          contentType: 'application/x-asciicast',
-          headers: [['Content-Disposition', `attachment; filename="${basename(file)}"`]],
-          stream: size ? fileStream(file, 0, size - 1) : async () => {},
-        };
-      },
-    },
+      });
+    }),
+    route('/cast', async (input, file) => {
+      const size = await withReader(file, async (r) => r.meta().size);
+      const range = parseRange(input.req.headers.get('range') ?? undefined, size);
+      if (range === 'bad') return { ...json(416, { error: { code: 'SG_ERR_BAD_PARAM', message: 'range not satisfiable', param: 'range' } }), headers: [['Content-Range', `bytes */${size}`]] };
+      if (!range && size > maxBytes) throw new SgError('SG_ERR_FORBIDDEN', `this recording is over ${maxBytes} bytes: download it instead`);
+      const [start, end] = range ?? [0, size - 1];
+      if (start === 0) await trace(input, 'replay', input.params.id!, { range: range ? `${start}-${end}` : 'all' });
+      return {
+        status: range ? 206 : 200,
+        contentType: 'application/x-asciicast',
+        headers: [['Accept-Ranges', 'bytes'], ...(range ? ([['Content-Range', `bytes ${start}-${end}/${size}`]] as [string, string][]) : [])],
+        stream: size ? fileStream(file, start, end) : async () => {},
+      };
+    }),
+    route('/index', async (input, file) => {
+      const index = await withReader(file, async (r) => r.playerIndex((i) => `/api/recordings/${encodeURIComponent(input.params.id!)}/segments/${i}`));
+      await trace(input, 'replay', input.params.id!, { via: 'index' });
+      return json(200, index);
+    }),
+    route('/segments/:n', async ({ params }, file) => {
+      const n = Number(params.n);
+      if (!Number.isSafeInteger(n) || n < 0 || !/^\d{1,9}$/.test(params.n!)) throw badParam('n', 'a segment number');
+      const body = await withReader(file, (r) => r.playerSegment(n));
+      return { status: 200, contentType: 'application/json; charset=utf-8', body };
+    }),
+    route('/download', async (input, file) => {
+      if (ctx.deps.exportEncryption === 'required') throw new SgError('SG_ERR_ENCRYPTION_REQUIRED', 'encrypted recording downloads are not available in this version; export.encryption is required');
+      const size = await withReader(file, async (r) => r.meta().size);
+      await trace(input, 'download', input.params.id!, { bytes: size });
+      return {
+        status: 200,
+        contentType: 'application/x-asciicast',
+        headers: [['Content-Disposition', `attachment; filename="${basename(file)}"`]],
+        stream: size ? fileStream(file, 0, size - 1) : async () => {},
+      };
+    }),
   ];
 }
