@@ -25,6 +25,7 @@ import { ExportServices } from '../recorder/export/index.js';
 import type { Emitter } from '../recorder/emitter.js';
 import type { EventInput, SgEvent } from '../recorder/events.js';
 import { createViewer } from '../viewer/server/index.js';
+import { LiveCasts } from '../recorder/cast/index.js';
 
 export interface Gateway {
   readonly config: Config;
@@ -106,6 +107,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   let viewer: ReturnType<typeof createViewer> | undefined;
   const emitter: Emitter = config.audit.enabled ? recorder : new NullEmitter();
   const registry = new SessionRegistry({ clock, emitter: recorder });
+  const liveCasts = new LiveCasts();
   metrics.countLiveSessions = () => {
     const byProtocol: Record<string, number> = {};
     for (const s of registry.list()) byProtocol[s.protocol] = (byProtocol[s.protocol] ?? 0) + 1;
@@ -203,6 +205,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
         access,
         users,
         dataDir: config.data_dir,
+        liveCasts,
       });
       frontends.push(f);
       await f.start();
@@ -224,6 +227,8 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
         sessionsDb: recorder.store.openDb('viewer_sessions'),
         commits: recorder,
         exportEncryption: config.export.encryption,
+        recordingsDir: join(config.data_dir, 'recordings'),
+        liveCasts,
       });
       await viewer.start();
     }

@@ -22,7 +22,7 @@ import { Relay, type ChannelObserver } from './relay.js';
 import { SftpAudit, transferFields } from './sftp-audit.js';
 import { connectUpstream } from './upstream.js';
 import { LocalUpstream } from './local-target.js';
-import { CastWriter, type CastRecording } from '../../recorder/cast/index.js';
+import { CastWriter, type CastRecording, type LiveCasts } from '../../recorder/cast/index.js';
 import { join } from 'node:path';
 
 export interface SshDeps {
@@ -34,6 +34,8 @@ export interface SshDeps {
   users: UserStore;
   dataDir: string;
   env?: NodeJS.ProcessEnv;
+  /** Recordings being written, for live watch (absent: nobody can watch). */
+  liveCasts?: LiveCasts;
 }
 
 function userRef(u: User): UserRef {
@@ -226,7 +228,7 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
     const castFor = (cols: number, rows: number, term: string): CastWriter | undefined => {
       casts++;
       try {
-        return new CastWriter({
+        const w = new CastWriter({
           dir: recordingsDir,
           sessionId: casts === 1 ? sessionId : `${sessionId}.${casts}`,
           width: cols,
@@ -238,6 +240,8 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
           logger,
           onGap: (g) => emitter.emit({ type: 'audit.gap', session_id: sessionId, lost: g.lost_events, reason: g.reason === 'buffer_full' ? 'queue_full' : 'write_failed', from_ts: g.from_ms, to_ts: g.to_ms, by_type: { recording: g.lost_events } }),
         });
+        deps.liveCasts?.add(w.sessionId, w);
+        return w;
       } catch (e) {
         logger.error({ err: e, session_id: sessionId }, 'cannot start the recording of this channel (the session goes on unrecorded)');
         emitter.emit({ type: 'audit.gap', session_id: sessionId, lost: 1, reason: 'write_failed', from_ts: clock.now(), to_ts: clock.now(), by_type: { recording: 1 } });
@@ -245,7 +249,7 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
       }
     };
     const closeCast = (cast: CastWriter): Promise<void> =>
-      cast.close(endReason ?? 'channel closed').then(
+      cast.close(endReason ?? 'channel closed').finally(() => deps.liveCasts?.remove(cast.sessionId, cast)).then(
         (rec) => void recordings.push(rec),
         (e: unknown) => logger.error({ err: e, session_id: sessionId }, 'closing a recording failed'),
       );

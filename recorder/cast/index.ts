@@ -6,6 +6,7 @@ export type { CastRecording, CastWriterStats } from './writer.js';
 export type { CastWriterOptions, CastGap } from './writer-options.js';
 export type { CastListener, CastSubscription, SubscribeOptions } from './live.js';
 export { CastReader } from './reader.js';
+export { LiveCasts } from './live-casts.js';
 export type { CastEvent, CastMeta, CastSeek, Keyframe, PlayerIndex } from './reader.js';
 export { repairCasts } from './repair.js';
 export { findCast } from './find.js';

@@ -14,6 +14,7 @@ import type { SearchStore } from '../../recorder/store/types.js';
 import type { Reply, ViewerRequest } from './http-io.js';
 import type { FailureRateLimiter } from './rate-limit.js';
 import type { ViewerSession, ViewerSessions } from './sessions.js';
+import type { LiveCasts } from '../../recorder/cast/index.js';
 
 export interface ViewerDeps {
   clock: Clock;
@@ -31,6 +32,8 @@ export interface ViewerDeps {
   exportEncryption?: ExportEncryptionMode;
   /** `${data_dir}/recordings`: terminal recordings for replay (absent: none). */
   recordingsDir?: string;
+  /** Recordings being written now, for live watch (`/api/recordings/:id/live`). */
+  liveCasts?: LiveCasts;
   /** Committed events, as they commit (the Recorder): feeds the `/api/stream` WebSocket.
    * Without it, stream subscriptions to evidence kinds are refused. */
   commits?: { subscribe(fn: CommitListener): () => void };
