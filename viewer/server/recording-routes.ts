@@ -3,11 +3,19 @@
 // `/cast` (the asciicast file, Range supported), `/index` and `/segments/:n` (asciinema-player's
 // segmented format: each segment starts from a keyframe, so a seek reads one segment, not the
 // file), `/download` (the file as an attachment). Every replay and download is an `activity`.
+// Encrypted downloads (`export.encryption`) take the export's two steps: `POST
+// /api/recordings/:id/download-tickets` trades the passphrase (JSON body, never a URL) for a
+// one-time ticket, then `GET /download?ticket=...` streams the file through the OpenPGP encryptor.
 import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
 import { SgError } from '../../gateway/core/errors.js';
 import { CastReader, findCast, SESSION_ID_RE } from '../../recorder/cast/index.js';
+import { createOpenPgpEncryptor, OPENPGP_ENCRYPTION } from '../../recorder/export/openpgp-encrypt.js';
+import { checkPassphrase } from '../../recorder/export/passphrase.js';
 import { byUser, recordActivity, type Route, type RouteInput, type ViewerContext } from './context.js';
+import { ENCRYPTED_CONTENT_TYPE, EXPORTERS } from './export-routes.js';
+import { ExportTickets } from './export-tickets.js';
+import { onlyFields, stringField } from './fields.js';
 import type { Reply } from './http-io.js';
 import { onlyParams } from './live-routes.js';
 import { badParam, json } from './reply.js';
@@ -39,6 +47,34 @@ function fileStream(file: string, start: number, end: number): Reply['stream'] {
   };
 }
 
+/** The first `size` bytes of `file` as an OpenPGP message (what `gpg --symmetric` writes). */
+function encryptedStream(file: string, size: number, passphrase: Buffer, date: number): Reply['stream'] {
+  return async (write, signal) => {
+    let enc;
+    try {
+      enc = await createOpenPgpEncryptor({ passphrase, fileName: basename(file), date });
+    } finally {
+      passphrase.fill(0);
+    }
+    const rs = size ? createReadStream(file, { start: 0, end: size - 1, highWaterMark: 256 * 1024 }) : undefined;
+    const stop = (e?: Error) => {
+      rs?.destroy();
+      enc.destroy(e);
+    };
+    signal.addEventListener('abort', () => stop(), { once: true });
+    if (rs) {
+      rs.on('error', (e) => stop(e));
+      rs.pipe(enc);
+    } else enc.end();
+    for await (const chunk of enc) await write(chunk as Buffer);
+  };
+}
+
+/** What a download ticket lets its holder fetch. */
+interface DownloadPlan {
+  id: string;
+}
+
 export function recordingRoutes(ctx: ViewerContext): Route[] {
   const dir = ctx.deps.recordingsDir;
   /** The recording's file, after checking the id; 404 when there is none. */
@@ -67,16 +103,20 @@ export function recordingRoutes(ctx: ViewerContext): Route[] {
       details: { kind: 'recording', ...details },
     });
   const maxBytes = ctx.cfg.replay_max_bytes;
-  /** A GET route on one recording: no query parameters, the id checked and its file found. */
-  const route = (suffix: string, handler: (input: RouteInput, file: string) => Promise<Reply>): Route => ({
+  const encryption = ctx.deps.exportEncryption ?? 'off';
+  const tickets = new ExportTickets<DownloadPlan>(ctx.deps.clock);
+  /** A GET route on one recording: the id checked and its file found; query parameters only as listed. */
+  const route = (suffix: string, handler: (input: RouteInput, file: string, query: URLSearchParams) => Promise<Reply>, params: readonly string[] = []): Route => ({
     method: 'GET',
     path: `/api/recordings/:id${suffix}`,
     access: REQUEST_READERS,
     handler: (input) => {
-      onlyParams(input.req.query, []);
-      return handler(input, fileOf(input.params));
+      const query = onlyParams(input.req.query, params);
+      return handler(input, fileOf(input.params), query);
     },
   });
+  const encryptionOff = () => new SgError('SG_ERR_ENCRYPTION_OFF', 'encrypted downloads are not offered here (export.encryption is off)');
+  const sizeOf = (file: string) => withReader(file, async (r) => r.meta().size);
 
   return [
     route('', async ({ params }, file) => {
@@ -123,16 +163,61 @@ export function recordingRoutes(ctx: ViewerContext): Route[] {
       const body = await withReader(file, (r) => r.playerSegment(n));
       return { status: 200, contentType: 'application/json; charset=utf-8', body };
     }),
-    route('/download', async (input, file) => {
-      if (ctx.deps.exportEncryption === 'required') throw new SgError('SG_ERR_ENCRYPTION_REQUIRED', 'encrypted recording downloads are not available in this version; export.encryption is required');
-      const size = await withReader(file, async (r) => r.meta().size);
-      await trace(input, 'download', input.params.id!, { bytes: size });
-      return {
-        status: 200,
-        contentType: 'application/x-asciicast',
-        headers: [['Content-Disposition', `attachment; filename="${basename(file)}"`]],
-        stream: size ? fileStream(file, 0, size - 1) : async () => {},
-      };
-    }),
+    route(
+      '/download',
+      async (input, file, query) => {
+        const id = input.params.id!;
+        const ticket = query.get('ticket');
+        if (ticket === null) {
+          if (encryption === 'required') {
+            throw new SgError('SG_ERR_ENCRYPTION_REQUIRED', `export.encryption is required: POST a passphrase to /api/recordings/${id}/download-tickets, then GET /api/recordings/${id}/download?ticket=TICKET`);
+          }
+          const size = await sizeOf(file);
+          await trace(input, 'download', id, { bytes: size });
+          return {
+            status: 200,
+            contentType: 'application/x-asciicast',
+            headers: [['Content-Disposition', `attachment; filename="${basename(file)}"`]],
+            stream: size ? fileStream(file, 0, size - 1) : async () => {},
+          };
+        }
+        if (encryption === 'off') throw encryptionOff();
+        const session = input.auth!.session.hash;
+        // HEAD sends no body: it must not use up the ticket.
+        const plan = input.req.method === 'HEAD' ? tickets.peek(ticket, session) : undefined;
+        const grant = plan ? undefined : tickets.take(ticket, session);
+        if ((plan ?? grant!.plan).id !== id) {
+          grant?.passphrase.fill(0);
+          throw new SgError('SG_ERR_EXPORT_TICKET', 'this download ticket is for another recording');
+        }
+        const size = await sizeOf(file);
+        const headers: [string, string][] = [['Content-Disposition', `attachment; filename="${basename(file)}.gpg"`]];
+        if (!grant) return { status: 200, contentType: ENCRYPTED_CONTENT_TYPE, headers, body: '' };
+        try {
+          await trace(input, 'download', id, { bytes: size, encrypted: true, encryption: { ...OPENPGP_ENCRYPTION } });
+        } catch (e) {
+          grant.passphrase.fill(0);
+          throw e;
+        }
+        return { status: 200, contentType: ENCRYPTED_CONTENT_TYPE, headers, stream: encryptedStream(file, size, grant.passphrase, ctx.deps.clock.now()) };
+      },
+      ['ticket'],
+    ),
+    {
+      method: 'POST',
+      path: '/api/recordings/:id/download-tickets',
+      access: EXPORTERS,
+      body: true,
+      handler: ({ req, params, body, auth }) => {
+        onlyParams(req.query, []);
+        if (encryption === 'off') throw encryptionOff();
+        onlyFields(body, ['passphrase']);
+        const passphrase = stringField(body, 'passphrase', { max: 4096, required: true, raw: true })!;
+        checkPassphrase(passphrase, 'passphrase');
+        fileOf(params);
+        const { ticket, expires_at } = tickets.issue(auth!.session.hash, { id: params.id! }, passphrase);
+        return json(201, { ticket, expires_at });
+      },
+    },
   ];
 }

@@ -11,6 +11,8 @@ import { Metrics } from '../../gateway/core/metrics.js';
 import { SessionRegistry } from '../../gateway/core/registry.js';
 import { UserStore, type ViewerRole } from '../../gateway/core/users.js';
 import { Recorder } from '../../recorder/index.js';
+import { LiveCasts } from '../../recorder/cast/index.js';
+import type { ExportEncryptionMode } from '../../config/schema.js';
 import type { ActivityEvent, SgEvent } from '../../recorder/events.js';
 import { main } from '../../cli/main.js';
 import type { CliIo } from '../../cli/io.js';
@@ -57,6 +59,8 @@ export interface Harness {
   metrics: Metrics;
   health: { ok: boolean; details: Record<string, unknown> };
   viewer: Viewer;
+  /** Recordings being written (what the SSH front end fills): add a CastWriter to watch it live. */
+  liveCasts: LiveCasts;
   /** Every event committed so far, in commit order. */
   committed: SgEvent[];
   /** Flushes the recorder, then the committed activity events (optionally one action). */
@@ -75,6 +79,8 @@ export interface HarnessOptions {
   idleMs?: number;
   /** `/api/stream` limits (viewer/server/stream.ts). */
   stream?: ViewerOptions['stream'];
+  /** `export.encryption` as the viewer is given it (default off). */
+  exportEncryption?: ExportEncryptionMode;
   /** Do not give the viewer a sessions db. */
   noSessionsDb?: boolean;
   dir: string;
@@ -101,11 +107,12 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
   const health = { ok: true, details: { recorder: 'ok' } as Record<string, unknown> };
   const sessionsDb = opts.noSessionsDb ? undefined : (recorder.store.openDb('viewer_sessions') as unknown as KvDb);
   const agent = new Agent({ connect: { rejectUnauthorized: false } });
+  const liveCasts = new LiveCasts();
 
   const makeViewer = () =>
     createViewer(
       config.viewer,
-      { clock, logger, store: recorder.store, emitter: recorder, users, registry, access, metrics, health: () => health, sessionsDb, commits: recorder, recordingsDir: join(opts.dir, 'recordings') },
+      { clock, logger, store: recorder.store, emitter: recorder, users, registry, access, metrics, health: () => health, sessionsDb, commits: recorder, recordingsDir: join(opts.dir, 'recordings'), liveCasts, ...(opts.exportEncryption ? { exportEncryption: opts.exportEncryption } : {}) },
       { idleMs: opts.idleMs, stream: opts.stream },
     );
   let viewer = makeViewer();
@@ -124,6 +131,7 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
     metrics,
     health,
     viewer,
+    liveCasts,
     committed,
     async activity(action) {
       await recorder.flush();
