@@ -14,7 +14,7 @@ import type { Frontend } from '../gateway/core/frontend.js';
 import { UserStore } from '../gateway/core/users.js';
 import { SgError } from '../gateway/core/errors.js';
 import { createHttpFrontend } from '../gateway/http/index.js';
-import { createSshFrontend } from '../gateway/ssh/index.js';
+import { createSshFrontend, type SshFrontend } from '../gateway/ssh/index.js';
 import { recoverSessions } from '../gateway/ssh/recovery.js';
 import { Directory } from '../gateway/http/analysis/directory.js';
 import { Recorder } from '../recorder/index.js';
@@ -108,6 +108,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
   const emitter: Emitter = config.audit.enabled ? recorder : new NullEmitter();
   const registry = new SessionRegistry({ clock, emitter: recorder });
   const liveCasts = new LiveCasts();
+  let webTerminal: SshFrontend | undefined;
   metrics.countLiveSessions = () => {
     const byProtocol: Record<string, number> = {};
     for (const s of registry.list()) byProtocol[s.protocol] = (byProtocol[s.protocol] ?? 0) + 1;
@@ -209,6 +210,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       });
       frontends.push(f);
       await f.start();
+      webTerminal ??= f;
     }
     if (config.viewer.enabled) {
       viewer = createViewer(config.viewer, {
@@ -229,6 +231,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
         exportEncryption: config.export.encryption,
         recordingsDir: join(config.data_dir, 'recordings'),
         liveCasts,
+        ...(webTerminal ? { webTerminal } : {}),
       });
       await viewer.start();
     }

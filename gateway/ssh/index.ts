@@ -7,8 +7,10 @@
 import ssh2 from 'ssh2';
 import type { SshConfig, SshListenerConfig, SshTargetConfig } from '../../config/schema.js';
 import type { AccessControl } from '../core/access.js';
-import { SgError } from '../core/errors.js';
+import { SgError, type ErrorCode } from '../core/errors.js';
 import type { BoundAddress, Frontend } from '../core/frontend.js';
+import { socketPair } from './socket-pair.js';
+import { WebShell, type WebShellRequest, type WebTarget } from './web-shell.js';
 import { newId } from '../core/ids.js';
 import type { LiveSessionHandle, SessionRegistry } from '../core/registry.js';
 import type { Clock, Logger } from '../core/runtime.js';
@@ -55,7 +57,35 @@ interface Authed {
   upstream: ssh2.Client;
 }
 
-export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, deps: SshDeps): Frontend {
+/** A web terminal's connection (injected, never from the network): who it is for. */
+interface WebConn {
+  user: User;
+  login: string;
+  ip: string;
+  clientName: string;
+  /** Why the login was refused (recorded as for any SSH login), for the viewer's answer. */
+  refused?: string;
+  sessionId?: string;
+}
+
+/** The SSH front end, plus the web terminal (DESIGN "Front ends: SSH", connected_from web). */
+export interface SshFrontend extends Frontend {
+  /** The targets and accounts `user` may reach through this listener. */
+  targetsFor(user: User): WebTarget[];
+  /** Opens a recorded shell for a viewer user; rejects with the refusal's SgError. */
+  openWeb(req: WebShellRequest): Promise<WebShell>;
+}
+
+const WEB_REFUSALS: Record<string, [code: string, message: string]> = {
+  locked: ['SG_ERR_LOCKED', 'this user or address is locked'],
+  no_such_target: ['SG_ERR_FORBIDDEN', 'you may not reach this target'],
+  no_such_account: ['SG_ERR_FORBIDDEN', 'no such account on this target'],
+  bad_credentials: ['SG_ERR_FORBIDDEN', 'you may not open SSH sessions'],
+  target_host_key_mismatch: ['SG_ERR_SSH_UPSTREAM', "the target's host key does not match the pinned key"],
+  target_unavailable: ['SG_ERR_SSH_UPSTREAM', 'the target cannot be reached'],
+};
+
+export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, deps: SshDeps): SshFrontend {
   const { clock, logger, emitter, registry, access, users } = deps;
   const targets = new Map(cfg.targets.map((t) => [t.name.toLowerCase(), t]));
   const open = new Set<ssh2.Connection>();
@@ -66,34 +96,27 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
   let closing = false;
   const hostKeys = gatewayHostKeys(listener.host_keys, deps.dataDir);
   const recordingsDir = join(deps.dataDir, 'recordings');
+  /** Web terminal connections by their server-side stream (ssh2 keeps it as `_sock`). */
+  const webConns = new WeakMap<object, WebConn>();
 
   function refuse(ip: string, login: string, reason: string, extra: Record<string, unknown> = {}): void {
     emitter.emit({ type: 'activity', ip, initiator: login.slice(0, 64) || '(none)', action: 'login_failed', description: `SSH login refused on ${listener.name}: ${reason}`, details: { protocol: 'ssh', listener: listener.name, reason, ...extra } });
   }
 
-  /** Checks the login and opens the target connection; undefined when refused (and recorded). */
-  async function authorize(ip: string, rawName: string, user: User | undefined): Promise<Authed | undefined> {
+  /** Checks the login and opens the target connection; the refusal's reason (recorded) if refused. */
+  async function authorize(ip: string, rawName: string, user: User | undefined): Promise<Authed | string> {
+    const refused = (login: string, reason: string, extra?: Record<string, unknown>): string => {
+      refuse(ip, login, reason, extra);
+      return reason;
+    };
     const name = parseLoginName(rawName);
-    if (!name || !user) {
-      refuse(ip, rawName, 'bad_credentials');
-      return undefined;
-    }
-    if (access.check({ ip, user: user.name, ...(user.email ? { email: user.email } : {}) })) {
-      refuse(ip, user.name, 'locked');
-      return undefined;
-    }
-    const allowed = user.targets.filter((t) => targets.has(t.server.toLowerCase()));
-    const pick = pickTarget(name, allowed);
-    if (!pick) {
-      refuse(ip, user.name, 'no_such_target', { wanted: rawName.slice(0, 200) });
-      return undefined;
-    }
+    if (!name || !user) return refused(rawName, 'bad_credentials');
+    if (access.check({ ip, user: user.name, ...(user.email ? { email: user.email } : {}) })) return refused(user.name, 'locked');
+    const pick = pickTarget(name, reachable(user));
+    if (!pick) return refused(user.name, 'no_such_target', { wanted: rawName.slice(0, 200) });
     const target = targets.get(pick.server.toLowerCase())!;
     const account = target.accounts.find((a) => a.name.toLowerCase() === pick.account.toLowerCase());
-    if (!account) {
-      refuse(ip, user.name, 'no_such_account', { target: target.name, account: pick.account });
-      return undefined;
-    }
+    if (!account) return refused(user.name, 'no_such_account', { target: target.name, account: pick.account });
     if (target.type === 'local') {
       // The relay drives a local target through the same calls as an ssh2 Client.
       const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/', LANG: process.env.LANG ?? 'C.UTF-8', SESSIONGATE_USER: user.name };
@@ -105,16 +128,18 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
     } catch (e) {
       const d = (e as SgError).details as { code?: string; presented?: string } | undefined;
       logger.warn({ target: target.name, reason: d?.code, presented: d?.presented }, (e as Error).message);
-      refuse(ip, user.name, d?.code === 'host_key_mismatch' ? 'target_host_key_mismatch' : 'target_unavailable', { target: target.name, account: account.name, ...(d?.presented ? { presented_host_key: d.presented } : {}) });
-      return undefined;
+      return refused(user.name, d?.code === 'host_key_mismatch' ? 'target_host_key_mismatch' : 'target_unavailable', { target: target.name, account: account.name, ...(d?.presented ? { presented_host_key: d.presented } : {}) });
     }
   }
+
+  const reachable = (user: User) => user.targets.filter((t) => targets.has(t.server.toLowerCase()));
 
   function onClient(client: ssh2.Connection, info: ssh2.ClientInfo): void {
     if (closing) return void client.end();
     open.add(client);
-    const ip = normalizeIp(info.ip);
-    const ident = clientName(info);
+    const web = webConns.get((client as unknown as { _sock: object })._sock);
+    const ip = web ? web.ip : normalizeIp(info.ip);
+    const ident = web ? web.clientName : clientName(info);
     let authed: Authed | undefined;
     let failures = 0;
     const loginTimer = setTimeout(() => {
@@ -134,6 +159,19 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
     client.on('authentication', (ctx) => {
       void (async () => {
         if (authed) return ctx.accept();
+        if (web) {
+          // Signed in at the viewer already: the user as stored now, through the same checks.
+          const a = await authorize(ip, web.login, users.get(web.user.name));
+          if (typeof a !== 'string') {
+            authed = a;
+            clearTimeout(loginTimer);
+            return ctx.accept();
+          }
+          web.refused = a;
+          ctx.reject();
+          client.end();
+          return;
+        }
         let user: User | undefined;
         const who = parseLoginName(ctx.username)?.user ?? '';
         if (ctx.method === 'password') user = await users.verify(who, ctx.password);
@@ -145,7 +183,7 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
           if (!ok) user = undefined;
         } else return ctx.reject(['publickey', 'password']);
         const a = await authorize(ip, ctx.username, user);
-        if (a) {
+        if (typeof a !== 'string') {
           authed = a;
           clearTimeout(loginTimer);
           return ctx.accept();
@@ -166,17 +204,18 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
     client.on('ready', () => {
       if (!authed) return client.end();
       started = true;
-      startSession(client, authed, ip, ident);
+      const sessionId = startSession(client, authed, ip, ident, web ? 'web' : 'proxy');
+      if (web) web.sessionId = sessionId;
     });
   }
 
-  function startSession(client: ssh2.Connection, a: Authed, ip: string, ident: string): void {
+  function startSession(client: ssh2.Connection, a: Authed, ip: string, ident: string, connectedFrom: 'proxy' | 'web'): string {
     const sessionId = newId(clock.now());
     const protocol = a.target.type === 'local' ? 'local' : 'ssh';
     const started = clock.now();
     const user = userRef(a.user);
     const server = { name: a.target.name, host: a.target.host, port: a.target.port, ...(a.target.os ? { os: a.target.os } : {}) };
-    emitter.emit({ type: 'session.start', session_id: sessionId, protocol, listener: listener.name, ip, user, account: a.account, server, client_name: ident, connected_from: 'proxy' });
+    emitter.emit({ type: 'session.start', session_id: sessionId, protocol, listener: listener.name, ip, user, account: a.account, server, client_name: ident, connected_from: connectedFrom });
     let bytesIn = 0;
     let bytesOut = 0;
     let lastExit: { exit_code?: number; exit_signal?: string } = {};
@@ -273,7 +312,7 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
       });
     };
     handle = registry.register(
-      { id: `ssh:${sessionId}`, protocol, listener: listener.name, ip, user, login: a.user.name, details: { account: a.account, server: a.target.name, host: a.target.host, client_name: ident, session_id: sessionId } },
+      { id: `ssh:${sessionId}`, protocol, listener: listener.name, ip, user, login: a.user.name, details: { account: a.account, server: a.target.name, host: a.target.host, client_name: ident, connected_from: connectedFrom, session_id: sessionId } },
       (actor, reason) => {
         terminatedBy = { by: actor.name, why: reason };
         return end('terminated', `Session terminated by ${actor.name}: ${reason}`);
@@ -319,10 +358,36 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
       });
     };
     closers.set(client, () => void end('gateway_shutdown', 'Session ended: the gateway is shutting down'));
+    return sessionId;
   }
+
+  function openWeb(req: WebShellRequest): Promise<WebShell> {
+    if (closing || !server) return Promise.reject(new SgError('SG_ERR_SSH_UPSTREAM', 'the SSH front end is not running'));
+    const login = `${req.user.name}:${req.account}@${req.server}`;
+    const conn: WebConn = { user: req.user, login, ip: req.ip, clientName: req.clientName.replace(/[^\x20-\x7e]/g, '?').slice(0, 255) };
+    const [serverEnd, clientEnd] = socketPair(req.ip);
+    webConns.set(serverEnd, conn);
+    server.injectSocket(serverEnd as never);
+    return WebShell.open(clientEnd, { login, cols: req.cols, rows: req.rows, timeoutMs: listener.login_timeout + 5000 }).then(
+      (shell) => shell.started(conn.sessionId ?? ''),
+      (e: unknown) => {
+        const [code, message] = WEB_REFUSALS[conn.refused ?? ''] ?? ['SG_ERR_SSH_UPSTREAM', `the session could not start: ${(e as Error).message}`];
+        throw new SgError(code as ErrorCode, message, { cause: e });
+      },
+    );
+  }
+
   return {
     protocol: 'ssh',
     name: listener.name,
+    openWeb,
+    targetsFor(user) {
+      return reachable(user).flatMap((t) => {
+        const target = targets.get(t.server.toLowerCase())!;
+        if (!target.accounts.some((a) => a.name.toLowerCase() === t.account.toLowerCase())) return [];
+        return [{ server: target.name, account: t.account, host: target.host, port: target.port, ...(target.os ? { os: target.os } : {}) }];
+      });
+    },
     start() {
       if (server) return Promise.reject(new SgError('SG_ERR_LISTEN', `ssh listener ${listener.name} already started`));
       server = new ssh2.Server({ hostKeys, ident: 'Sessiongate' }, onClient);

@@ -185,6 +185,8 @@ export class Relay {
         }
         entry.up = up;
         live.up = up;
+        // A window-change that came while the target's channel was opening applies now.
+        if (pty && window && (pty.cols !== window.cols || pty.rows !== window.rows)) up.setWindow(pty.rows, pty.cols, pty.height, pty.width);
         this.relayChannel(stream, up, obs, () => this.channels.delete(entry));
       };
       const window = pty ? { rows: pty.rows, cols: pty.cols, height: pty.height, width: pty.width, term: pty.term } : false;

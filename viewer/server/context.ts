@@ -15,6 +15,7 @@ import type { Reply, ViewerRequest } from './http-io.js';
 import type { FailureRateLimiter } from './rate-limit.js';
 import type { ViewerSession, ViewerSessions } from './sessions.js';
 import type { LiveCasts } from '../../recorder/cast/index.js';
+import type { WebTerminalProvider } from './terminal.js';
 
 export interface ViewerDeps {
   clock: Clock;
@@ -34,6 +35,8 @@ export interface ViewerDeps {
   recordingsDir?: string;
   /** Recordings being written now, for live watch (`/api/recordings/:id/live`). */
   liveCasts?: LiveCasts;
+  /** The web terminal's SSH front end (the first SSH listener); absent: no web terminal. */
+  webTerminal?: WebTerminalProvider;
   /** Committed events, as they commit (the Recorder): feeds the `/api/stream` WebSocket.
    * Without it, stream subscriptions to evidence kinds are refused. */
   commits?: { subscribe(fn: CommitListener): () => void };

@@ -25,6 +25,7 @@ import { Router } from './router.js';
 import { ViewerSessions, type ViewerSession } from './sessions.js';
 import { createStream, STREAM_PATH, streamRoutes, type StreamOptions } from './stream.js';
 import { usersRoutes } from './users-routes.js';
+import { createTerminal, TERMINAL_PATH, terminalRoutes, type TerminalOptions } from './terminal.js';
 import type { ViewerRole } from '../../gateway/core/users.js';
 
 export type { ViewerDeps } from './context.js';
@@ -42,6 +43,8 @@ export interface ViewerOptions {
   idleMs?: number;
   /** `/api/stream` limits (tests lower them). */
   stream?: StreamOptions;
+  /** `/api/terminal` limits (tests lower them). */
+  terminal?: TerminalOptions;
 }
 
 export const DEFAULT_IDLE_MS = 3_600_000;
@@ -89,6 +92,7 @@ export function createViewer(cfg: ViewerConfig, deps: ViewerDeps, opts: ViewerOp
     ...eventRoutes(ctx),
     ...recordingRoutes(ctx),
     ...streamRoutes(),
+    ...terminalRoutes(ctx),
     // Last: it ends with the browser app's page routes.
     ...opsRoutes(ctx),
   ]);
@@ -134,7 +138,9 @@ export function createViewer(cfg: ViewerConfig, deps: ViewerDeps, opts: ViewerOp
     if (!roles.includes(auth.user.role!)) throw new SgError('SG_ERR_FORBIDDEN', `the ${auth.user.role} role may not do this`);
   }
 
-  const stream = createStream(ctx, { peerOf, authenticate, sessionUser, authorize, ownOrigin }, opts.stream);
+  const gate = { peerOf, authenticate, sessionUser, authorize, ownOrigin };
+  const stream = createStream(ctx, gate, opts.stream);
+  const terminal = createTerminal(ctx, gate, opts.terminal);
 
   async function dispatch(req: ViewerRequest, body: Promise<Buffer>): Promise<Reply> {
     try {
@@ -199,6 +205,7 @@ export function createViewer(cfg: ViewerConfig, deps: ViewerDeps, opts: ViewerOp
       app = makeApp();
       // Before the catch-all: uWS hands non-upgrade GETs of this path on to it (a 426 route).
       app.ws(STREAM_PATH, stream.behavior(uws));
+      app.ws(TERMINAL_PATH, terminal.behavior(uws));
       app.any('/*', handle);
       return new Promise((resolve, reject) => {
         app!.listen(cfg.listen.host, cfg.listen.port, (sock) => {
@@ -221,6 +228,7 @@ export function createViewer(cfg: ViewerConfig, deps: ViewerDeps, opts: ViewerOp
       if (closed) return;
       closed = true;
       stream.close();
+      terminal.close();
       sessions.close();
       if (listenSocket) loadUws().us_listen_socket_close(listenSocket);
       listenSocket = undefined;

@@ -14,11 +14,11 @@ import type { SgEvent } from '../../recorder/events.js';
 import { SEARCH_KINDS, type SearchKind } from '../../recorder/store/types.js';
 import { ALL_ROLES, byUser, recordActivity, type Authed, type Route, type ViewerContext } from './context.js';
 import { onlyFields } from './fields.js';
-import { checkSameOrigin } from './guards.js';
-import { snapshotRequest, writeReply, type ViewerRequest } from './http-io.js';
+import type { ViewerRequest } from './http-io.js';
 import { onlyParams } from './live-routes.js';
 import { parseSearch } from './query-params.js';
-import { badParam, errorOf, errorReply, toJson } from './reply.js';
+import { badParam, errorOf, toJson } from './reply.js';
+import { checkWsOrigin, upgradeOrRefuse } from './ws-gate.js';
 import { describeQuery, describeSearch, REQUEST_READERS } from './requests-routes.js';
 import type { ViewerSession } from './sessions.js';
 
@@ -102,12 +102,6 @@ function filterParams(filter: unknown): URLSearchParams {
     else throw badParam(k.slice(0, 64).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?'), 'must be a string, number, boolean or list of strings');
   }
   return params;
-}
-
-/** WebSocket handshakes must come from the viewer's own pages: Origin is required, and same. */
-function checkStreamOrigin(req: ViewerRequest, expected: string | undefined): void {
-  if (req.headers.get('origin') === undefined) throw new SgError('SG_ERR_CSRF', 'WebSocket handshake without Origin refused');
-  checkSameOrigin(req, expected);
 }
 
 export function createStream(ctx: ViewerContext, gate: StreamGate, opts: StreamOptions = {}): ViewerStream {
@@ -284,7 +278,7 @@ export function createStream(ctx: ViewerContext, gate: StreamGate, opts: StreamO
   /** Admits a handshake as an HTTP request is admitted; throws the SgError to answer with. */
   function admit(req: ViewerRequest): Conn {
     const { ip, secure, viaProxy } = gate.peerOf(req);
-    checkStreamOrigin(req, gate.ownOrigin(req, secure, viaProxy));
+    checkWsOrigin(req, gate.ownOrigin(req, secure, viaProxy));
     const hint = onlyParams(req.query, ['kind']).get('kind');
     if (hint && !(STREAM_KINDS as readonly string[]).includes(hint)) throw badParam('kind', `use one of ${STREAM_KINDS.join(', ')}`);
     const auth = gate.authenticate(req);
@@ -295,17 +289,10 @@ export function createStream(ctx: ViewerContext, gate: StreamGate, opts: StreamO
   }
 
   function upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
-    const state = { aborted: false };
-    let snapshot: ViewerRequest | undefined;
-    try {
-      snapshot = snapshotRequest(res, req);
+    upgradeOrRefuse(res, req, context, { tls: ctx.tls, logger }, (r) => {
       if (closed) throw new SgError('SG_ERR_STORE_UNAVAILABLE', 'the viewer is closing');
-      const conn = admit(snapshot);
-      const h = snapshot.headers;
-      res.upgrade<ConnRef>({ conn }, h.get('sec-websocket-key') ?? '', h.get('sec-websocket-protocol') ?? '', h.get('sec-websocket-extensions') ?? '', context);
-    } catch (e) {
-      writeReply(res, state, { ...errorReply(e, logger), close: true }, { tls: ctx.tls, head: false });
-    }
+      return { conn: admit(r) };
+    });
   }
 
   return {
