@@ -174,6 +174,7 @@ export type ActivityAction =
   | 'unlock'
   | 'export'
   | 'replay'
+  | 'watch'
   | 'search'
   | 'view'
   | 'config_reload'

@@ -25,6 +25,7 @@ import { Router } from './router.js';
 import { ViewerSessions, type ViewerSession } from './sessions.js';
 import { createStream, STREAM_PATH, streamRoutes, type StreamOptions } from './stream.js';
 import { usersRoutes } from './users-routes.js';
+import { createLiveWatch, LIVE_WATCH_PATTERN, liveWatchRoutes, type LiveWatchOptions } from './live-watch.js';
 import { createTerminal, TERMINAL_PATH, terminalRoutes, type TerminalOptions } from './terminal.js';
 import type { ViewerRole } from '../../gateway/core/users.js';
 
@@ -43,6 +44,8 @@ export interface ViewerOptions {
   idleMs?: number;
   /** `/api/stream` limits (tests lower them). */
   stream?: StreamOptions;
+  /** `/api/recordings/:id/live` limits (tests lower them). */
+  liveWatch?: LiveWatchOptions;
   /** `/api/terminal` limits (tests lower them). */
   terminal?: TerminalOptions;
 }
@@ -92,6 +95,7 @@ export function createViewer(cfg: ViewerConfig, deps: ViewerDeps, opts: ViewerOp
     ...eventRoutes(ctx),
     ...recordingRoutes(ctx),
     ...streamRoutes(),
+    ...liveWatchRoutes(),
     ...terminalRoutes(ctx),
     // Last: it ends with the browser app's page routes.
     ...opsRoutes(ctx),
@@ -140,6 +144,7 @@ export function createViewer(cfg: ViewerConfig, deps: ViewerDeps, opts: ViewerOp
 
   const gate = { peerOf, authenticate, sessionUser, authorize, ownOrigin };
   const stream = createStream(ctx, gate, opts.stream);
+  const liveWatch = createLiveWatch(ctx, gate, opts.liveWatch);
   const terminal = createTerminal(ctx, gate, opts.terminal);
 
   async function dispatch(req: ViewerRequest, body: Promise<Buffer>): Promise<Reply> {
@@ -205,6 +210,7 @@ export function createViewer(cfg: ViewerConfig, deps: ViewerDeps, opts: ViewerOp
       app = makeApp();
       // Before the catch-all: uWS hands non-upgrade GETs of this path on to it (a 426 route).
       app.ws(STREAM_PATH, stream.behavior(uws));
+      app.ws(LIVE_WATCH_PATTERN, liveWatch.behavior(uws));
       app.ws(TERMINAL_PATH, terminal.behavior(uws));
       app.any('/*', handle);
       return new Promise((resolve, reject) => {
@@ -228,6 +234,7 @@ export function createViewer(cfg: ViewerConfig, deps: ViewerDeps, opts: ViewerOp
       if (closed) return;
       closed = true;
       stream.close();
+      liveWatch.close();
       terminal.close();
       sessions.close();
       if (listenSocket) loadUws().us_listen_socket_close(listenSocket);

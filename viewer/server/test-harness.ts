@@ -79,6 +79,8 @@ export interface HarnessOptions {
   idleMs?: number;
   /** `/api/stream` limits (viewer/server/stream.ts). */
   stream?: ViewerOptions['stream'];
+  /** `/api/recordings/:id/live` limits (viewer/server/live-watch.ts). */
+  liveWatch?: ViewerOptions['liveWatch'];
   /** `export.encryption` as the viewer is given it (default off). */
   exportEncryption?: ExportEncryptionMode;
   /** Do not give the viewer a sessions db. */
@@ -113,7 +115,7 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
     createViewer(
       config.viewer,
       { clock, logger, store: recorder.store, emitter: recorder, users, registry, access, metrics, health: () => health, sessionsDb, commits: recorder, recordingsDir: join(opts.dir, 'recordings'), liveCasts, ...(opts.exportEncryption ? { exportEncryption: opts.exportEncryption } : {}) },
-      { idleMs: opts.idleMs, stream: opts.stream },
+      { idleMs: opts.idleMs, stream: opts.stream, liveWatch: opts.liveWatch },
     );
   let viewer = makeViewer();
   await viewer.start();
