@@ -11,6 +11,7 @@ import { PanelRequests } from './pages/panel-requests.js';
 import { SessionLogs } from './pages/session-logs.js';
 import { SignIn } from './pages/sign-in.js';
 import { Timeline } from './pages/timeline.js';
+import { WebTerminal } from './pages/terminal.js';
 import { Users } from './pages/users.js';
 import { navigate, useLocation } from './router.js';
 import './styles.css';
@@ -39,6 +40,8 @@ function Page({ path, me }: { path: string; me: Me }) {
       return <LiveSessions me={me} />;
     case '/timeline':
       return <Timeline me={me} />;
+    case '/terminal':
+      return <WebTerminal me={me} />;
     case '/users':
       return <Users me={me} />;
     default:

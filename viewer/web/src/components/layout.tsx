@@ -16,6 +16,7 @@ export const NAV: NavItem[] = [
   { path: '/session-logs', label: 'Session Logs', roles: ['admin', 'auditor'] },
   { path: '/live', label: 'Live Sessions', roles: ['admin', 'auditor', 'security'] },
   { path: '/timeline', label: 'Timeline', roles: ['admin', 'auditor'] },
+  { path: '/terminal', label: 'Terminal', roles: ['admin', 'auditor', 'security'] },
   { path: '/users', label: 'Users', roles: ['admin'] },
 ];
 
