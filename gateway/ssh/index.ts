@@ -96,6 +96,8 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
   let closing = false;
   const hostKeys = gatewayHostKeys(listener.host_keys, deps.dataDir);
   const recordingsDir = join(deps.dataDir, 'recordings');
+  /** Connections (by socket) not yet logged in: see start(). */
+  const pending = new Map<object, { announced: boolean; cancel: () => void }>();
   /** Web terminal connections by their server-side stream (ssh2 keeps it as `_sock`). */
   const webConns = new WeakMap<object, WebConn>();
 
@@ -138,6 +140,8 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
     if (closing) return void client.end();
     open.add(client);
     const web = webConns.get((client as unknown as { _sock: object })._sock);
+    const early = pending.get((client as unknown as { _sock: object })._sock);
+    if (early) early.announced = true;
     const ip = web ? web.ip : normalizeIp(info.ip);
     const ident = web ? web.clientName : clientName(info);
     let authed: Authed | undefined;
@@ -165,6 +169,7 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
           if (typeof a !== 'string') {
             authed = a;
             clearTimeout(loginTimer);
+            early?.cancel();
             return ctx.accept();
           }
           web.refused = a;
@@ -186,6 +191,7 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
         if (typeof a !== 'string') {
           authed = a;
           clearTimeout(loginTimer);
+          early?.cancel();
           return ctx.accept();
         }
         failures++;
@@ -392,6 +398,18 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
       if (server) return Promise.reject(new SgError('SG_ERR_LISTEN', `ssh listener ${listener.name} already started`));
       server = new ssh2.Server({ hostKeys, ident: 'Sessiongate' }, onClient);
       server.on('error', (e: Error) => logger.error({ err: e }, 'ssh listener error'));
+      // ssh2 announces a client (onClient) only once its version line has come: one that never
+      // sends it would stay forever. Every connection must log in within login_timeout; the
+      // socket of one that did not is destroyed (a second later when onClient's timer ended it).
+      (server as unknown as { _srv: import('node:net').Server })._srv.on('connection', (sock) => {
+        const entry = { announced: false, cancel: () => (clearTimeout(timer), pending.delete(sock)) };
+        const timer = setTimeout(() => {
+          if (!entry.announced) refuse(normalizeIp(sock.remoteAddress ?? ''), '', 'login_timeout');
+          setTimeout(() => sock.destroy(), entry.announced ? 1000 : 0).unref();
+        }, listener.login_timeout);
+        pending.set(sock, entry);
+        sock.once('close', entry.cancel);
+      });
       return new Promise((resolve, reject) => {
         const onError = (e: Error) => reject(new SgError('SG_ERR_LISTEN', `ssh listener ${listener.name} cannot listen on ${listener.listen.host}:${listener.listen.port}: ${e.message}`, { cause: e }));
         server!.once('error', onError);

@@ -51,6 +51,16 @@ function ptyOf(info: { cols?: number; rows?: number; width?: number; height?: nu
 }
 
 const MAX_ENV = 64;
+/** Bytes queued on a client's socket above which the target is no longer read. */
+const MAX_QUEUED = 8 * 1024 * 1024;
+/** Below this a peer's declared max packet is raised: at 0, ssh2 loops forever cutting output into empty packets. */
+const MIN_PACKET = 1024;
+
+function floorPacket(out: { packetSize: number } | undefined): void {
+  if (out && !(out.packetSize >= MIN_PACKET)) out.packetSize = MIN_PACKET;
+}
+/** The signal names RFC 4254 defines (and ssh2 sends). */
+const SIGNALS: ReadonlySet<unknown> = new Set(['ABRT', 'ALRM', 'FPE', 'HUP', 'ILL', 'INT', 'KILL', 'PIPE', 'QUIT', 'SEGV', 'TERM', 'USR1', 'USR2']);
 
 export class Relay {
   private readonly channels = new Set<{ client: ServerChannel; up?: ClientChannel }>();
@@ -61,7 +71,11 @@ export class Relay {
     private readonly target: SshTargetConfig,
     private readonly observer: RelayObserver,
   ) {
-    client.on('session', (accept) => this.session(accept()));
+    client.on('session', (accept) => {
+      const session = accept();
+      floorPacket((session as unknown as { _chanInfo?: { outgoing?: { packetSize: number } } })._chanInfo?.outgoing);
+      this.session(session);
+    });
     client.on('tcpip', (accept, reject, info) => {
       // direct-tcpip (ssh -L): a channel to a host the target can reach.
       const allowed = target.allow.port_forwarding;
@@ -70,6 +84,7 @@ export class Relay {
       upstream.forwardOut(info.srcIP, info.srcPort, info.destIP, info.destPort, (err, up) => {
         if (err) return reject();
         const ch = accept();
+        floorPacket((ch as unknown as { outgoing?: { packetSize: number } }).outgoing);
         this.pipeRaw(ch, up);
       });
     });
@@ -143,8 +158,13 @@ export class Relay {
       accept?.();
     });
     session.on('signal', (accept, reject, info) => {
-      if (!live.up || !/^[A-Z0-9]{1,16}$/.test(info.name)) return reject?.();
-      live.up.signal(info.name);
+      // ssh2 throws on a name outside RFC 4254's list, which would end the whole connection.
+      if (!live.up || !SIGNALS.has(info.name)) return reject?.();
+      try {
+        live.up.signal(info.name);
+      } catch {
+        return reject?.();
+      }
       accept?.();
     });
     session.on('auth-agent', (_accept, reject) => {
@@ -230,6 +250,25 @@ export class Relay {
     client.pipe(up);
     up.pipe(client, { end: false });
     up.stderr.pipe(client.stderr, { end: false });
+    // ssh2 writes to the client's socket whatever its window allows: a client that declares a
+    // huge window and stops reading would have the target's output pile up here. Stop reading
+    // the target while the socket holds more than MAX_QUEUED (its flow control does the rest).
+    const sock = (this.client as unknown as { _sock?: { writableLength?: number; once?: (e: 'drain', f: () => void) => void } })._sock;
+    let held = false;
+    const hold = () => {
+      if (!sock?.once || (sock.writableLength ?? 0) <= MAX_QUEUED) return;
+      up.pause();
+      up.stderr.pause();
+      if (held) return;
+      held = true;
+      sock.once('drain', () => {
+        held = false;
+        up.resume();
+        up.stderr.resume();
+      });
+    };
+    up.on('data', hold);
+    up.stderr.on('data', hold);
     up.on('exit', (code: number | null, signal?: string, dump?: boolean, desc?: string) => {
       exit = code !== null && code !== undefined ? { code } : { ...(signal ? { signal } : {}), ...(dump !== undefined ? { dump } : {}), ...(desc ? { desc } : {}) };
     });
