@@ -69,10 +69,13 @@ ${targetYaml(sshd, 'web1', { os: 'Debian 12' })}`,
     await page.getByLabel('Protocol').selectOption('ssh');
     await page.locator('table.data tbody tr').first().waitFor();
     await screenshot(page, 'ssh-01-session-logs');
-    await page.getByRole('button', { name: /^\d{4}-\d\d-\d\d/ }).first().click();
-    await page.getByRole('dialog', { name: 'Details' }).getByText('client_name').waitFor();
+    // Action At opens the session's playback page (test/viewer-replay-ui.test.ts plays one).
+    await page.getByRole('link', { name: /^\d{4}-\d\d-\d\d/ }).first().click();
+    await page.locator('.replay-info').getByText(/^SSH-2\.0-OpenSSH/).waitFor();
+    await page.getByText('This session has no recording').waitFor();
     await screenshot(page, 'ssh-02-session-record');
-    await page.keyboard.press('Escape');
+    await page.getByRole('button', { name: 'Close' }).click();
+    await page.waitForURL(/\/session-logs\?/);
   });
 
   await t.test('Live Sessions, SSH tab: a live shell is listed and ended from the page', async (t) => {

@@ -38,11 +38,13 @@ export interface Reply {
   stream?: (write: (chunk: Buffer) => Promise<void>, signal: AbortSignal) => Promise<void>;
 }
 
-// Scripts only from the viewer itself. Inline styles are allowed because the terminals (xterm.js
-// for the web terminal and live watch) colour and size their cells through <style> elements and
-// style attributes; nothing recorded ever becomes markup (Preact renders it as text).
+// Scripts only from the viewer itself. Inline styles are allowed because the web terminal
+// (xterm.js) colours and sizes its cells through <style> elements and style attributes; nothing
+// recorded ever becomes markup (Preact and asciinema-player render it as text).
+// 'wasm-unsafe-eval' lets the page compile WebAssembly: asciinema-player (replay, live watch)
+// bundles its terminal as WebAssembly. It allows no JavaScript eval and no foreign script.
 const SECURITY_HEADERS: [string, string][] = [
-  ['Content-Security-Policy', "default-src 'self'; style-src 'self' 'unsafe-inline'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'"],
+  ['Content-Security-Policy', "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'"],
   ['X-Content-Type-Options', 'nosniff'],
   ['Referrer-Policy', 'no-referrer'],
   ['X-Frame-Options', 'DENY'],

@@ -72,6 +72,8 @@ export function uiRoutes(dir: string | undefined = findUiDir()): Route[] {
   const notFound = () => json(404, errorBody('SG_ERR_NOT_FOUND', 'no such file'));
   return [
     { method: 'GET', path: '/', access: 'public', handler: page },
+    // A session's playback page (viewer/web/src/pages/replay.tsx).
+    { method: 'GET', path: '/session-logs/:id/replay', access: 'public', handler: page },
     {
       method: 'GET',
       path: '/assets/:file',

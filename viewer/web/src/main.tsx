@@ -8,6 +8,7 @@ import { ErrorBox, Loading } from './components/states.js';
 import { ActivityLog } from './pages/activity.js';
 import { LiveSessions } from './pages/live.js';
 import { PanelRequests } from './pages/panel-requests.js';
+import { replayOf, SessionReplay } from './pages/replay.js';
 import { SessionLogs } from './pages/session-logs.js';
 import { SignIn } from './pages/sign-in.js';
 import { Timeline } from './pages/timeline.js';
@@ -22,11 +23,18 @@ function home(role: Role): string {
 
 const TITLES: Record<string, string> = Object.fromEntries(NAV.map((n) => [n.path, n.label]));
 
+/** The navigation entry a path belongs to (a session's playback is part of Session Logs). */
+function navPathOf(path: string): string {
+  return replayOf(path) !== undefined ? '/session-logs' : path;
+}
+
 function Page({ path, me }: { path: string; me: Me }) {
-  const nav = NAV.find((n) => n.path === path);
+  const nav = NAV.find((n) => n.path === navPathOf(path));
   if (nav && !nav.roles.includes(me.user.role)) {
     return <ErrorBox message={`The ${me.user.role} role cannot open ${nav.label}.`} />;
   }
+  const replay = replayOf(path);
+  if (replay !== undefined) return <SessionReplay key={replay} me={me} startId={replay} />;
   switch (path) {
     case '/client-sessions':
       return <PanelRequests key="client" realm="client" me={me} />;
@@ -68,7 +76,8 @@ function App() {
   }, [me, loc.path]);
 
   useEffect(() => {
-    document.title = me ? `${TITLES[loc.path] ?? 'Sessiongate'} · Sessiongate` : 'Sign in · Sessiongate';
+    const title = replayOf(loc.path) !== undefined ? 'Session playback' : TITLES[loc.path];
+    document.title = me ? `${title ?? 'Sessiongate'} · Sessiongate` : 'Sign in · Sessiongate';
   }, [me, loc.path]);
 
   if (fatal) return <ErrorBox message={fatal} onRetry={() => location.reload()} />;
@@ -86,7 +95,7 @@ function App() {
   return (
     <Layout
       me={me}
-      path={loc.path}
+      path={navPathOf(loc.path)}
       onSignOut={async () => {
         await signOut().catch(() => {});
         setMe(undefined);

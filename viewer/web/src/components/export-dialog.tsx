@@ -7,7 +7,8 @@ import { Dialog } from './dialog.js';
 
 export type Encryption = 'off' | 'optional' | 'required';
 
-function download(href: string): void {
+/** Starts a download by navigation (a big file streams to disk, not into memory). */
+export function download(href: string): void {
   const a = document.createElement('a');
   a.href = href;
   a.download = '';

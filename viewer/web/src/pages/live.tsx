@@ -1,10 +1,12 @@
 // Live Sessions (seed 004): who is connected now, per front end (control panels, SSH, FTP), with
 // logon and idle time; select rows, Remove Selected, confirm with a reason: the gateway ends them
-// at once. Locks on a user, login, email or IP, with a duration, listed and liftable.
+// at once. Locks on a user, login, email or IP, with a duration, listed and liftable. An SSH
+// session's Watch button shows its terminal live (admin and security).
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { api, describeError, type Me } from '../api.js';
 import { Confirm, Dialog, FormFooter } from '../components/dialog.js';
 import { IdentityLink } from '../components/identity.js';
+import { LiveWatch, type Watched } from '../components/live-watch.js';
 import { PageHeader } from '../components/layout.js';
 import { Empty, ErrorBox, Loading } from '../components/states.js';
 import { DataTable, type Column } from '../components/table.js';
@@ -50,7 +52,21 @@ function text(v: unknown): string {
   return v === undefined || v === null || v === '' ? '—' : String(v);
 }
 
-function columnsFor(tab: string, now: number, fetchedAt: number): Column<LiveSession>[] {
+/** What Watch opens for an SSH row: its first terminal channel's recording (the SSH session id). */
+function watchedOf(r: LiveSession): Watched | undefined {
+  const recording = d(r, 'session_id');
+  if (typeof recording !== 'string' || !recording) return undefined;
+  const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  const w: Watched = { id: r.id, recording, started_at: r.started_at };
+  const login = r.login ?? r.user?.login ?? r.user?.name;
+  if (login) w.login = login;
+  if (str(d(r, 'account'))) w.account = str(d(r, 'account'))!;
+  if (str(d(r, 'server'))) w.server = str(d(r, 'server'))!;
+  if (r.ip) w.ip = r.ip;
+  return w;
+}
+
+function columnsFor(tab: string, now: number, fetchedAt: number, watch?: (w: Watched) => void): Column<LiveSession>[] {
   const idle: Column<LiveSession> = { id: 'idle', label: 'Idle time', className: 'col-num', render: (r) => formatDuration((r.idle_ms ?? 0) + (now - fetchedAt)) };
   const logon: Column<LiveSession> = { id: 'logon', label: 'Logon time', render: (r) => formatTime(r.started_at) };
   const ip: Column<LiveSession> = { id: 'ip', label: 'IP address', className: 'col-ip', render: (r) => <IdentityLink kind="ip" value={r.ip} /> };
@@ -84,6 +100,23 @@ function columnsFor(tab: string, now: number, fetchedAt: number): Column<LiveSes
       ip,
       logon,
       idle,
+      ...(watch
+        ? [
+            {
+              id: 'watch',
+              label: '',
+              className: 'col-actions',
+              render: (r: LiveSession) => {
+                const w = watchedOf(r);
+                return w ? (
+                  <button type="button" class="btn btn-small" onClick={() => watch(w)} aria-label={`Watch ${w.login ?? 'the session'} on ${w.server ?? 'the server'}`}>
+                    Watch
+                  </button>
+                ) : null;
+              },
+            },
+          ]
+        : []),
     ];
   }
   return [
@@ -109,6 +142,7 @@ export function LiveSessions({ me }: { me: Me }) {
   const [reason, setReason] = useState('');
   const [busy, setBusy] = useState(false);
   const [notice, setNotice] = useState('');
+  const [watching, setWatching] = useState<Watched | undefined>();
 
   const load = useCallback(async () => {
     try {
@@ -206,7 +240,7 @@ export function LiveSessions({ me }: { me: Me }) {
       ) : (
         <DataTable
           caption={tab.label}
-          columns={columnsFor(tab.id, now, fetchedAt)}
+          columns={columnsFor(tab.id, now, fetchedAt, canAct ? setWatching : undefined)}
           rows={rows}
           rowKey={(r) => r.id}
           {...(canAct ? { selected, onSelect: setSelected } : {})}
@@ -231,6 +265,18 @@ export function LiveSessions({ me }: { me: Me }) {
             <FormFooter error="" onCancel={() => setConfirming(false)} submitLabel="OK" danger busy={busy || !reason.trim()} />
           </form>
         </Dialog>
+      )}
+      {watching && (
+        <LiveWatch
+          session={watching}
+          live={!items || items.some((i) => i.id === watching.id)}
+          canTerminate={canAct}
+          onClose={() => setWatching(undefined)}
+          onTerminated={() => {
+            setNotice('1 session ended.');
+            void load();
+          }}
+        />
       )}
       <Locks canAct={canAct} />
     </section>

@@ -1,7 +1,7 @@
 // Server Session Logs (seed 003): one row per recorded server session (SSH, SFTP, FTP, web and
 // local terminals), newest first, with the seed's columns in its order, its search fields, the
 // filter button (server OS, protocol, time range, connected from) and refresh. The Action At time
-// opens the session's record.
+// opens the session's playback (pages/replay.tsx).
 import { useState } from 'preact/hooks';
 import type { Me, SgEvent } from '../api.js';
 import { AutoRefresh } from '../components/auto-refresh.js';
@@ -13,7 +13,9 @@ import { SearchBox } from '../components/search-box.js';
 import type { Column } from '../components/table.js';
 import { formatDuration, formatTime } from '../format.js';
 import { useSearch } from '../hooks/use-search.js';
+import { linkClick } from '../router.js';
 import { num, useUrlState } from '../url-state.js';
+import { replayPath } from './replay.js';
 
 type Start = SgEvent & { account?: string; server?: { name?: string; os?: string; host?: string; port?: number }; protocol?: string; client_name?: string; connected_from?: string };
 type End = SgEvent & { reason?: string; duration_ms?: number; terminated_by?: string };
@@ -38,18 +40,23 @@ export function SessionLogs({ me }: { me: Me }) {
   const params = { ...filters, sort: st.sort, order: st.order };
   const s = useSearch<SessionRow>({ kind: 'sessions', params, key: (r) => r.session_id, auto: { on: st.auto === '1', interval: Number(st.every) || 5 }, pushRows: true });
   const showFilters = st.filters === '1' || Boolean(st.os || st.protocol || st.connected_from || st.from || st.to);
-  const columns = (setDetails: (id: string) => void): Column<SessionRow>[] => [
+  const columns = (): Column<SessionRow>[] => [
     { id: 'seq', label: 'No', sort: 'seq', className: 'col-num', render: (r) => text(r.seq) },
     {
       id: 'time',
       label: 'Action At',
       sort: 'time',
       className: 'col-time',
-      render: (r) => (
-        <button type="button" class="linklike" onClick={() => setDetails(r.start.id)} title="Open the session record">
-          {formatTime(r.start.ts)}
-        </button>
-      ),
+      // Seed 003: the Action At link opens the session's playback (a page of its own, with this
+      // list's filters in its URL so Close comes back to them).
+      render: (r) => {
+        const href = replayPath(r.start.id, location.search);
+        return (
+          <a class="linklike" href={href} onClick={linkClick(href)} title="Play the session record">
+            {formatTime(r.start.ts)}
+          </a>
+        );
+      },
     },
     { id: 'name', label: 'Name', sort: 'user', render: (r) => <IdentityLink kind="login" value={r.start.user?.login} label={r.start.user?.name ?? r.start.user?.login} /> },
     { id: 'email', label: 'Email', sort: 'email', render: (r) => <IdentityLink kind="email" value={r.start.user?.email} /> },
