@@ -16,6 +16,7 @@ import { SgError } from '../gateway/core/errors.js';
 import { createHttpFrontend } from '../gateway/http/index.js';
 import { createSshFrontend, type SshFrontend } from '../gateway/ssh/index.js';
 import { recoverSessions } from '../gateway/ssh/recovery.js';
+import { createFtpFrontend } from '../gateway/ftp/index.js';
 import { Directory } from '../gateway/http/analysis/directory.js';
 import { Recorder } from '../recorder/index.js';
 import { loadIntegrityKey } from '../recorder/store/integrity.js';
@@ -38,7 +39,7 @@ export interface Gateway {
   readonly frontends: Frontend[];
   readonly viewer: ReturnType<typeof createViewer> | undefined;
   /** Base URL of each HTTP listener by name, and of the viewer. */
-  urls(): { http: Record<string, string>; ssh: Record<string, string>; viewer?: string };
+  urls(): { http: Record<string, string>; ssh: Record<string, string>; ftp: Record<string, string>; viewer?: string };
   /** Graceful stop: listeners first, then in-flight work up to graceMs, then the recorder flushes. */
   close(graceMs?: number): Promise<void>;
 }
@@ -212,6 +213,18 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
       await f.start();
       webTerminal ??= f;
     }
+    for (const l of config.ftp?.listeners ?? []) {
+      const f = createFtpFrontend(l, config.ftp!, {
+        clock,
+        logger: logger.child({ component: 'ftp', listener: l.name }),
+        emitter,
+        registry,
+        access,
+        directory,
+      });
+      frontends.push(f);
+      await f.start();
+    }
     if (config.viewer.enabled) {
       viewer = createViewer(config.viewer, {
         clock,
@@ -259,14 +272,16 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
     urls() {
       const http: Record<string, string> = {};
       const ssh: Record<string, string> = {};
+      const ftp: Record<string, string> = {};
       for (const f of frontends) {
         const a = f.addresses()[0];
         const host = a && (a.host.includes(':') ? `[${a.host}]` : a.host);
         if (a && f.protocol === 'ssh') ssh[f.name] = `ssh://${host}:${a.port}`;
+        else if (a && f.protocol === 'ftp') ftp[f.name] = `ftp://${host}:${a.port}`;
         else if (a) http[f.name] = `${a.tls ? 'https' : 'http'}://${host}:${a.port}`;
       }
       const va = viewer?.address();
-      return { http, ssh, viewer: va ? `${va.tls ? 'https' : 'http'}://${va.host.includes(':') ? `[${va.host}]` : va.host}:${va.port}` : undefined };
+      return { http, ssh, ftp, viewer: va ? `${va.tls ? 'https' : 'http'}://${va.host.includes(':') ? `[${va.host}]` : va.host}:${va.port}` : undefined };
     },
     close(graceMs = 5000) {
       closing ??= (async () => {

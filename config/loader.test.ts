@@ -358,9 +358,11 @@ t.test('enum values get the list of choices and a suggestion', async (t) => {
   t.match(i.message, /expected one of "best_effort", "strict", got string "stirct" \(did you mean "strict"\?\)/);
 });
 
-t.test('ftp is refused until implemented; ssh needs listeners and targets, each account exactly one credential', async (t) => {
-  const err = failure(() => parseConfigText('ftp: []\n'));
-  t.match(issueFor(t, err, 'ftp').message, /not implemented in this version/);
+t.test('ftp: port ranges and server names are checked; ssh needs listeners and targets, each account exactly one credential', async (t) => {
+  const err = failure(() => parseConfigText('ftp:\n  listeners:\n    - { name: f, listen: 127.0.0.1:0, passive_ports: 40100-40000, default_server: nope }\n  servers: [{ name: files, host: 127.0.0.1 }]\n'));
+  t.match(issueFor(t, err, 'ftp.listeners[0].passive_ports').message, /starts after it ends/);
+  t.match(issueFor(t, err, 'ftp.listeners[0].default_server').message, /no server named "nope"/);
+  t.equal(issueFor(t, err, 'ftp.listeners[0].passive_ports').line, 3);
   const ssh = failure(() => parseConfigText('ssh:\n  listen: 0.0.0.0:2222\n'));
   t.equal(issueFor(t, ssh, 'ssh.listen').line, 2, 'a misplaced key is named with its line');
   const acc = failure(() =>

@@ -478,8 +478,97 @@ const sshSchema = z
     });
   });
 
-const notYet = (issue: string) =>
-  z.unknown().superRefine((_v, ctx) => ctx.addIssue({ code: 'custom', message: `this section is not implemented in this version yet (${issue})` }));
+// ---------- FTP front end ----------
+
+/** `40000-40100` or `{from: 40000, to: 40100}`: the gateway's own passive data ports. */
+const portRange = z
+  .union([
+    z.string().transform((v, ctx) => {
+      const m = /^\s*(\d{1,5})\s*-\s*(\d{1,5})\s*$/.exec(v);
+      if (!m) {
+        ctx.addIssue({ code: 'custom', message: `invalid port range "${v}" (use FROM-TO, e.g. 40000-40100)` });
+        return z.NEVER;
+      }
+      return { from: Number(m[1]), to: Number(m[2]) };
+    }),
+    z.strictObject({ from: z.number().int(), to: z.number().int() }),
+  ])
+  .superRefine((r, ctx) => {
+    if (r.from < 1024 || r.to > 65535) ctx.addIssue({ code: 'custom', message: `passive ports must lie within 1024-65535, got ${r.from}-${r.to}` });
+    else if (r.from > r.to) ctx.addIssue({ code: 'custom', message: `the range starts after it ends (${r.from}-${r.to})` });
+  });
+
+/** An FTP server behind the gateway. Users log in with its own accounts (USER/PASS are relayed). */
+const ftpServer = z.strictObject({
+  name,
+  host: z.string().min(1).max(253),
+  port: z.number().int().min(1).max(65535).default(21),
+  /** Shown as the seed's "Domain name" in live FTP sessions; default: the server's name. */
+  domain: z.string().min(1).max(253).optional(),
+  /** Time allowed to connect to the server and read its greeting. */
+  connect_timeout: duration.default(10_000),
+});
+
+const ftpListener = z.strictObject({
+  name,
+  listen: listenAddress,
+  /** The gateway's own passive data ports (PASV/EPSV); absent: any free port the system gives. */
+  passive_ports: portRange.optional(),
+  /** Address announced in 227 replies (behind NAT); absent: the local address of the client's control connection. */
+  passive_address: z.string().refine((v) => ipaddr.IPv4.isValidFourPartDecimal(v), 'must be an IPv4 address (227 replies carry IPv4 only)').optional(),
+  /** PORT/EPRT from clients: `allow` (only to the client's own IP, port > 1023) or `deny`. */
+  active_mode: z.enum(['allow', 'deny']).default('allow'),
+  /** Names of the servers reachable through this listener (`USER login@server`); absent: every server. */
+  servers: z.array(name).min(1).optional(),
+  /** The server for a login without `@server`; absent: the first server of this listener. */
+  default_server: name.optional(),
+  /** A data connection must open within this time, and is cut when no byte moves for this long. */
+  data_timeout: duration.pipe(z.number().min(100)).default(30_000),
+  /** A logged-in session with no command and no moving transfer for this long is ended (0: never). */
+  idle_timeout: duration.default(15 * 60_000),
+  /** Time allowed from connect to logged in. */
+  login_timeout: duration.pipe(z.number().min(100)).default(60_000),
+  /** Failed logins (530 from the server, or refused by a lock) allowed per connection. */
+  max_login_attempts: z.number().int().min(1).max(20).default(3),
+  /** Explicit FTPS (AUTH TLS). Not available in this version: the key is refused. */
+  tls: tlsSchema.optional(),
+});
+
+const ftpSchema = z
+  .strictObject({
+    listeners: z.array(ftpListener).min(1),
+    servers: z.array(ftpServer).min(1),
+  })
+  .superRefine((c, ctx) => {
+    const names = new Set<string>();
+    c.servers.forEach((s, i) => {
+      if (names.has(s.name.toLowerCase())) ctx.addIssue({ code: 'custom', path: ['servers', i, 'name'], message: `duplicate server name "${s.name}" (names are case-insensitive)` });
+      names.add(s.name.toLowerCase());
+    });
+    const listenerNames = new Set<string>();
+    const ranges: { i: number; from: number; to: number }[] = [];
+    c.listeners.forEach((l, i) => {
+      const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path: ['listeners', i, ...path], message });
+      if (listenerNames.has(l.name)) issue(['name'], `duplicate listener name "${l.name}"`);
+      listenerNames.add(l.name);
+      l.servers?.forEach((s, j) => {
+        if (!names.has(s.toLowerCase())) issue(['servers', j], `no server named "${s}" in ftp.servers`);
+      });
+      if (l.default_server !== undefined) {
+        if (!names.has(l.default_server.toLowerCase())) issue(['default_server'], `no server named "${l.default_server}" in ftp.servers`);
+        else if (l.servers && !l.servers.some((s) => s.toLowerCase() === l.default_server!.toLowerCase())) issue(['default_server'], `"${l.default_server}" is not one of this listener's servers`);
+      }
+      if (l.tls) issue(['tls'], 'explicit FTPS (AUTH TLS) is not implemented in this version yet: remove tls (AUTH TLS is refused and not advertised)');
+      const r = l.passive_ports;
+      if (r) {
+        if (l.listen.port >= r.from && l.listen.port <= r.to) issue(['passive_ports'], `the range ${r.from}-${r.to} contains the listener's own port ${l.listen.port}`);
+        const clash = ranges.find((o) => o.from <= r.to && r.from <= o.to);
+        if (clash) issue(['passive_ports'], `overlaps the passive ports of ftp.listeners[${clash.i}] (${clash.from}-${clash.to}): each listener needs its own range`);
+        ranges.push({ i, from: r.from, to: r.to });
+      }
+    });
+  });
+
 
 export const configSchema = z
   .strictObject({
@@ -495,7 +584,7 @@ export const configSchema = z
     audit: auditSchema.prefault({}),
     http: z.array(httpListenerSchema).default([]),
     ssh: sshSchema.optional(),
-    ftp: notYet('FTP gateway').optional(),
+    ftp: ftpSchema.optional(),
     retention: retentionSchema.prefault({}),
     export: exportSchema.prefault({}),
     backup: backupSchema.prefault({}),
@@ -506,6 +595,8 @@ export const configSchema = z
       .strictObject({
         /** Where the bundled demo panel (demo/panel) listens; routes point their upstream here. */
         panel_listen: listenAddress,
+        /** Where the bundled demo FTP server (demo/ftp) listens; an ftp.servers entry points here. Absent: not started. */
+        ftp_listen: listenAddress.optional(),
         /** Create a demo admin viewer user with a generated password and print it. */
         print_credentials: z.boolean().default(true),
         /** Drive a short scripted tour of the demo panel through the first panel listener at start. */
@@ -526,6 +617,9 @@ export type HttpListenerConfig = Config['http'][number];
 export type SshConfig = NonNullable<Config['ssh']>;
 export type SshListenerConfig = SshConfig['listeners'][number];
 export type SshTargetConfig = SshConfig['targets'][number];
+export type FtpConfig = NonNullable<Config['ftp']>;
+export type FtpListenerConfig = FtpConfig['listeners'][number];
+export type FtpServerConfig = FtpConfig['servers'][number];
 export type RouteConfig = HttpListenerConfig['routes'][number];
 export type JwtConfig = NonNullable<RouteConfig['identity']['jwt']>;
 export type ViewerConfig = Config['viewer'];

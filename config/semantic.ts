@@ -272,10 +272,16 @@ function checkListeners(v: View, issues: PathIssue[], warnings: PathIssue[], whe
       warnings.push({ path: ['viewer', 'listen'], message: `the viewer listens on ${formatAddress(addr)} without TLS: passwords and session cookies would cross the network in clear text` });
   }
   for (const i of v.indices(['http'])) add(['http', i, 'listen']);
+  for (const i of v.indices(['ftp', 'listeners'])) add(['ftp', 'listeners', i, 'listen']);
   if (v.present(['demo'])) {
     add(['demo', 'panel_listen']);
     const addr = v.get<ListenAddress>(['demo', 'panel_listen']);
     if (addr && !isLoopback(addr.host)) issues.push({ path: ['demo', 'panel_listen'], message: `the demo panel must listen on a loopback address (127.0.0.1, [::1] or localhost), got ${formatAddress(addr)}` });
+    if (v.present(['demo', 'ftp_listen'])) {
+      add(['demo', 'ftp_listen']);
+      const ftp = v.get<ListenAddress>(['demo', 'ftp_listen']);
+      if (ftp && !isLoopback(ftp.host)) issues.push({ path: ['demo', 'ftp_listen'], message: `the demo FTP server must listen on a loopback address (127.0.0.1, [::1] or localhost), got ${formatAddress(ftp)}` });
+    }
   }
 
   // The clash is reported on whichever of the two comes later in the file.

@@ -160,6 +160,8 @@ export interface FtpCommandEvent extends EventBase {
   args?: string;
   reply_code?: number;
   cwd?: string;
+  /** Why the gateway refused the command itself (FTP bounce, NUL/CR in the line, no TLS...). */
+  detail?: string;
 }
 
 export type ActivityAction =

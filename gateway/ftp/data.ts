@@ -1,0 +1,213 @@
+// The data channel: the gateway's own passive listeners (a port from the listener's range, one
+// connection accepted, only from the client's IP, within data_timeout), the active-mode connector
+// (to the client's own IP only), and the relay between the client's and the server's data
+// connections: both directions with backpressure (pause/resume on write() === false, no copies),
+// bytes counted, half-close passed on (an upload's EOF is the end of the file).
+import net from 'node:net';
+
+/** Hands out passive ports from a range (or port 0 = the system's choice when there is none). */
+export class PortPool {
+  private readonly used = new Set<number>();
+  private next: number;
+
+  constructor(private readonly range: { from: number; to: number } | undefined) {
+    this.next = range ? range.from + Math.floor(Math.random() * (range.to - range.from + 1)) : 0;
+  }
+
+  /** Listens on a free port of the range on `host`; rejects when every port is taken. */
+  async listen(host: string): Promise<{ server: net.Server; port: number; release: () => void }> {
+    const r = this.range;
+    const tries = r ? r.to - r.from + 1 : 1;
+    for (let i = 0; i < tries; i++) {
+      let port = 0;
+      if (r) {
+        port = this.next;
+        this.next = port >= r.to ? r.from : port + 1;
+        if (this.used.has(port)) continue;
+      }
+      const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
+      const ok = await new Promise<boolean>((resolve) => {
+        server.once('error', () => resolve(false));
+        server.listen({ port, host, exclusive: true }, () => resolve(true));
+      });
+      if (!ok) continue;
+      const bound = (server.address() as net.AddressInfo).port;
+      if (r) this.used.add(bound);
+      return { server, port: bound, release: () => void this.used.delete(bound) };
+    }
+    throw new Error(r ? `no free passive port in ${r.from}-${r.to}` : 'cannot open a passive port');
+  }
+
+  inUse(): number {
+    return this.used.size;
+  }
+}
+
+/** Same address, IPv4-mapped IPv6 seen as IPv4. */
+export function sameIp(a: string | undefined, b: string | undefined): boolean {
+  const n = (x: string | undefined) => (x ?? '').replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, '$1').toLowerCase();
+  return !!a && n(a) === n(b);
+}
+
+export interface PassiveWait {
+  port: number;
+  /** Resolves with the client's data connection (paused), or undefined when closed / timed out. */
+  socket: Promise<net.Socket | undefined>;
+  close(): void;
+}
+
+/**
+ * Opens a passive listener for one data connection from `clientIp`. Connections from any other
+ * address are cut at once (reported through onForeign) and the listener keeps waiting.
+ */
+export async function openPassive(pool: PortPool, host: string, clientIp: string, timeoutMs: number, onForeign: (ip: string) => void): Promise<PassiveWait> {
+  const { server, port, release } = await pool.listen(host);
+  let done = false;
+  let settle!: (s: net.Socket | undefined) => void;
+  const socket = new Promise<net.Socket | undefined>((r) => (settle = r));
+  const finish = (s: net.Socket | undefined) => {
+    if (done) {
+      s?.destroy();
+      return;
+    }
+    done = true;
+    clearTimeout(timer);
+    server.close(() => release());
+    settle(s);
+  };
+  const timer = setTimeout(() => finish(undefined), timeoutMs);
+  server.on('connection', (s) => {
+    if (!sameIp(s.remoteAddress, clientIp)) {
+      onForeign(s.remoteAddress ?? '?');
+      s.destroy();
+      return;
+    }
+    finish(s);
+  });
+  server.on('error', () => finish(undefined));
+  return { port, socket, close: () => finish(undefined) };
+}
+
+/** Connects to host:port within timeoutMs (the socket comes back paused, half-open allowed). */
+export function connectData(host: string, port: number, timeoutMs: number, localAddress?: string): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host, port, allowHalfOpen: true, ...(localAddress ? { localAddress } : {}) });
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`data connection to ${host}:${port} timed out`));
+    }, timeoutMs);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      s.off('error', onError);
+      s.pause();
+      resolve(s);
+    });
+    const onError = (e: Error) => {
+      clearTimeout(timer);
+      reject(e);
+    };
+    s.once('error', onError);
+  });
+}
+
+export interface RelayResult {
+  /** Server -> client bytes (downloads, listings). */
+  down: number;
+  /** Client -> server bytes (uploads). */
+  up: number;
+  /** True when both sides ended with an EOF; false when one was cut (reset, error, destroy). */
+  clean: boolean;
+}
+
+/**
+ * Relays between the client's and the server's data connections until both are closed.
+ * onBytes is called for every chunk (for progress: no allocation). stall cuts both sides when no
+ * byte moved for `stallMs`.
+ */
+export class DataRelay {
+  down = 0;
+  up = 0;
+  private clean = true;
+  private closed = 0;
+  private lastMove = Date.now();
+  private readonly timer: NodeJS.Timeout;
+  readonly done: Promise<RelayResult>;
+  private resolveDone!: (r: RelayResult) => void;
+  /** Resolves when the server's data has all been handed to the client with an EOF (or on done). */
+  readonly settledDown: Promise<RelayResult>;
+  private resolveDown!: (r: RelayResult) => void;
+  private serverEnded = false;
+  private clientFinished = false;
+
+  constructor(
+    private readonly client: net.Socket,
+    private readonly server: net.Socket,
+    stallMs: number,
+    onBytes: (n: number, dir: 'down' | 'up') => void,
+  ) {
+    this.done = new Promise((r) => (this.resolveDone = r));
+    this.settledDown = new Promise((r) => (this.resolveDown = r));
+    void this.done.then((r) => this.resolveDown(r));
+    const down = () => {
+      if (this.serverEnded && this.clientFinished) this.resolveDown({ down: this.down, up: this.up, clean: this.clean });
+    };
+    server.once('end', () => {
+      this.serverEnded = true;
+      down();
+    });
+    client.once('finish', () => {
+      this.clientFinished = true;
+      down();
+    });
+    this.pump(server, client, (n) => {
+      this.down += n;
+      onBytes(n, 'down');
+    });
+    this.pump(client, server, (n) => {
+      this.up += n;
+      onBytes(n, 'up');
+    });
+    for (const s of [client, server]) {
+      s.on('error', () => {
+        this.clean = false;
+      });
+      s.once('close', (hadError) => {
+        if (hadError) this.clean = false;
+        // One side gone before it ended cleanly: the other cannot finish either.
+        if (!s.readableEnded || !s.writableFinished) {
+          this.clean = false;
+          (s === client ? server : client).destroy();
+        }
+        if (++this.closed === 2) {
+          clearInterval(this.timer);
+          this.resolveDone({ down: this.down, up: this.up, clean: this.clean });
+        }
+      });
+    }
+    this.timer = setInterval(() => {
+      if (Date.now() - this.lastMove >= stallMs) this.abort();
+    }, Math.min(stallMs, 1000));
+    this.timer.unref();
+  }
+
+  private pump(src: net.Socket, dst: net.Socket, count: (n: number) => void): void {
+    src.on('data', (chunk: Buffer) => {
+      this.lastMove = Date.now();
+      count(chunk.length);
+      if (!dst.write(chunk)) src.pause();
+    });
+    dst.on('drain', () => src.resume());
+    src.on('end', () => {
+      this.lastMove = Date.now();
+      dst.end();
+    });
+    src.resume();
+  }
+
+  /** Cuts both sides (ABOR, terminate, stall). */
+  abort(): void {
+    this.clean = false;
+    this.client.destroy();
+    this.server.destroy();
+  }
+}

@@ -1,0 +1,84 @@
+// The FTP front end (DESIGN "Front ends: FTP"): a control-channel proxy in front of configured FTP
+// servers, with its own passive data ports, FTP-bounce protection for active mode, live state per
+// session in the registry and every transfer recorded. One FtpSession per client connection.
+import net from 'node:net';
+import type { FtpConfig, FtpListenerConfig, FtpServerConfig } from '../../config/schema.js';
+import type { AccessControl } from '../core/access.js';
+import { SgError } from '../core/errors.js';
+import type { BoundAddress, Frontend } from '../core/frontend.js';
+import type { SessionRegistry } from '../core/registry.js';
+import type { Clock, Logger } from '../core/runtime.js';
+import type { Emitter } from '../../recorder/emitter.js';
+import { PortPool } from './data.js';
+import { FtpSession, type FtpDirectory } from './session.js';
+
+export type { FtpDirectory } from './session.js';
+
+export interface FtpDeps {
+  clock: Clock;
+  logger: Logger;
+  emitter: Emitter;
+  registry: SessionRegistry;
+  access: AccessControl;
+  /** The config's `directory` (user type, name, email of FTP logins; realm `ftp`). */
+  directory?: FtpDirectory;
+}
+
+/** The servers a listener reaches, by lower-cased name, and its default. */
+export function listenerServers(listener: FtpListenerConfig, cfg: FtpConfig): { servers: Map<string, FtpServerConfig>; defaultServer: FtpServerConfig } {
+  const all = new Map(cfg.servers.map((s) => [s.name.toLowerCase(), s]));
+  const names = listener.servers ?? cfg.servers.map((s) => s.name);
+  const servers = new Map(names.map((n) => [n.toLowerCase(), all.get(n.toLowerCase())!]));
+  const defaultServer = servers.get((listener.default_server ?? names[0]!).toLowerCase())!;
+  return { servers, defaultServer };
+}
+
+export function createFtpFrontend(listener: FtpListenerConfig, cfg: FtpConfig, deps: FtpDeps): Frontend {
+  const { logger } = deps;
+  const { servers, defaultServer } = listenerServers(listener, cfg);
+  const pool = new PortPool(listener.passive_ports);
+  const sessions = new Set<FtpSession>();
+  let server: net.Server | undefined;
+  let port = -1;
+  let closing = false;
+
+  const onConnection = (sock: net.Socket) => {
+    if (closing) return void sock.destroy();
+    const s = new FtpSession(sock, { ...deps, listener, servers, defaultServer, pool, closing: () => closing });
+    sessions.add(s);
+    void s.whenClosed.then(() => sessions.delete(s));
+  };
+
+  return {
+    protocol: 'ftp',
+    name: listener.name,
+    start() {
+      if (server) return Promise.reject(new SgError('SG_ERR_LISTEN', `ftp listener ${listener.name} already started`));
+      server = net.createServer(onConnection);
+      server.on('error', (e) => logger.error({ err: e }, 'ftp listener error'));
+      return new Promise((resolve, reject) => {
+        const onError = (e: Error) => reject(new SgError('SG_ERR_LISTEN', `ftp listener ${listener.name} cannot listen on ${listener.listen.host}:${listener.listen.port}: ${e.message}`, { cause: e }));
+        server!.once('error', onError);
+        server!.listen(listener.listen.port, listener.listen.host, () => {
+          server!.off('error', onError);
+          port = (server!.address() as net.AddressInfo).port;
+          logger.info({ listener: listener.name, host: listener.listen.host, port }, 'ftp listener started');
+          resolve();
+        });
+      });
+    },
+    addresses(): BoundAddress[] {
+      return port < 0 ? [] : [{ host: listener.listen.host, port, tls: false }];
+    },
+    async close(graceMs = 0) {
+      if (closing) return;
+      closing = true;
+      await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+      if (graceMs > 0 && sessions.size) {
+        const deadline = Date.now() + Math.min(graceMs, 2000);
+        while (sessions.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      }
+      await Promise.race([Promise.allSettled([...sessions].map((s) => s.shutdown())), new Promise((r) => setTimeout(r, 3000))]);
+    },
+  };
+}
