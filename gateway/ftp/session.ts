@@ -575,7 +575,7 @@ export class FtpSession {
     this.transfer = t;
     let written!: () => void;
     this.transferWritten = new Promise((r) => (written = r));
-    this.state({ status: direction === 'download' ? 'downloading' : direction === 'upload' ? 'uploading' : 'listing', file: t.file, speed: 0, bytes: 0, ...(this.progress(t) !== undefined ? { progress: this.progress(t) } : { progress: undefined }) }, true);
+    this.state({ status: direction === 'download' ? 'downloading' : direction === 'upload' ? 'uploading' : 'listing', ...(direction === 'list' ? {} : { file: t.file }), speed: 0, bytes: 0, ...(this.progress(t) !== undefined ? { progress: this.progress(t) } : { progress: undefined }) }, true);
     const ticker = setInterval(() => this.tick(t), 500);
 
     // The client's side of the data connection: its connection to our passive port, or ours to its PORT.

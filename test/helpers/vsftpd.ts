@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import type { Test } from 'tap';
 import { tempDir } from './gateway.js';
 import { requireTool } from './interop.js';
+import { ReplyParser, type Reply } from '../../gateway/ftp/replies.js';
 
 export interface Vsftpd {
   port: number;
@@ -159,4 +160,87 @@ async function ftpIds(): Promise<{ uid: number; gid: number }> {
   if (!line) throw new Error('vsftpd needs the `ftp` system user (created by the vsftpd package)');
   const f = line.split(':');
   return { uid: Number(f[2]), gid: Number(f[3]) };
+}
+
+/**
+ * A raw FTP control connection for exact checks (hostile input, timeouts): replies as parsed by the
+ * gateway's own reply parser; send() writes bytes as given.
+ */
+export class RawFtp {
+  private readonly parser = new ReplyParser();
+  private readonly replies: Reply[] = [];
+  private waiting: (() => void) | undefined;
+  closed = false;
+  readonly sock: net.Socket;
+
+  private constructor(sock: net.Socket) {
+    this.sock = sock;
+    sock.on('data', (d: Buffer) => {
+      try {
+        this.replies.push(...this.parser.push(d));
+      } catch {
+        /* not a reply: ignored */
+      }
+      this.waiting?.();
+    });
+    sock.on('error', () => undefined);
+    sock.on('close', () => {
+      this.closed = true;
+      this.waiting?.();
+    });
+  }
+
+  static async connect(port: number, opts: { localAddress?: string } = {}): Promise<RawFtp> {
+    const sock = net.connect({ port, host: '127.0.0.1', ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
+    await new Promise<void>((r, j) => {
+      sock.once('connect', () => r());
+      sock.once('error', j);
+    });
+    const c = new RawFtp(sock);
+    const greeting = await c.reply();
+    if (greeting.code !== 220) throw new Error(`greeting ${greeting.lines[0]}`);
+    return c;
+  }
+
+  /** The next reply (final or preliminary); rejects on close or after ms. */
+  async reply(ms = 10_000): Promise<Reply> {
+    const end = Date.now() + ms;
+    while (!this.replies.length) {
+      if (this.closed) throw new Error('connection closed');
+      const left = end - Date.now();
+      if (left <= 0) throw new Error('no reply in time');
+      await new Promise<void>((r) => {
+        const timer = setTimeout(r, left);
+        this.waiting = () => {
+          clearTimeout(timer);
+          r();
+        };
+      });
+      this.waiting = undefined;
+    }
+    return this.replies.shift()!;
+  }
+
+  /** Sends `line` + CRLF (a Buffer is sent as is) and returns the next reply. */
+  async cmd(line: string | Buffer, ms?: number): Promise<Reply> {
+    this.sock.write(typeof line === 'string' ? `${line}\r\n` : line);
+    return this.reply(ms);
+  }
+
+  async login(user: string, pass: string): Promise<Reply> {
+    const u = await this.cmd(`USER ${user}`);
+    if (u.code !== 331) return u;
+    return this.cmd(`PASS ${pass}`);
+  }
+
+  /** Resolves once the gateway has closed the connection. */
+  async closedWithin(ms: number): Promise<boolean> {
+    const end = Date.now() + ms;
+    while (!this.closed && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    return this.closed;
+  }
+
+  close(): void {
+    this.sock.destroy();
+  }
 }
