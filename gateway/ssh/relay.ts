@@ -3,7 +3,7 @@
 // The client's channel request is accepted at once and its stream paused until the target's
 // channel is open (a late accept breaks `exec` with empty stdin). Forwarding of any kind is
 // refused unless the target allows it, and every attempt is recorded.
-import type { Duplex } from 'node:stream';
+import { Writable, type Duplex } from 'node:stream';
 import type ssh2 from 'ssh2';
 import type { SshTargetConfig } from '../../config/schema.js';
 
@@ -51,6 +51,8 @@ function ptyOf(info: { cols?: number; rows?: number; width?: number; height?: nu
 }
 
 const MAX_ENV = 64;
+/** Remote forwards (`ssh -R`) one connection may hold open on its target. */
+const MAX_REMOTE_FORWARDS = 32;
 /** Bytes queued on a client's socket above which the target is no longer read. */
 const MAX_QUEUED = 8 * 1024 * 1024;
 /** Below this a peer's declared max packet is raised: at 0, ssh2 loops forever cutting output into empty packets. */
@@ -62,8 +64,60 @@ function floorPacket(out: { packetSize: number } | undefined): void {
 /** The signal names RFC 4254 defines (and ssh2 sends). */
 const SIGNALS: ReadonlySet<unknown> = new Set(['ABRT', 'ALRM', 'FPE', 'HUP', 'ILL', 'INT', 'KILL', 'PIPE', 'QUIT', 'SEGV', 'TERM', 'USR1', 'USR2']);
 
+/** The transport under an ssh2 Connection or Client (a LocalUpstream has none). */
+function socketOf(conn: unknown): Writable | undefined {
+  const s = (conn as { _sock?: unknown })._sock;
+  return s instanceof Writable && typeof (s as Writable).cork === 'function' ? (s as Writable) : undefined;
+}
+
+/** Bytes a corked socket may hold before they are written out without waiting for the end of the turn. */
+const BATCH_BYTES = 256 * 1024;
+
+/**
+ * ssh2 writes every SSH packet to its socket on its own: one syscall per 32 KiB packet, and one
+ * more per window adjust. While either socket delivers data, both are corked, and uncorked at
+ * the end of the event loop's turn (setImmediate): what a turn of reads produced leaves as one
+ * writev per socket (profiled on a 200 MB transfer: the gateway's write cost fell by about a
+ * third). A socket holding BATCH_BYTES or more is written out after the read that filled it
+ * (process.nextTick), so a bulk transfer never holds more than that (held buffers outlive young
+ * GCs and get promoted, and it bounds memory). An interactive byte waits only for the rest of
+ * the current turn.
+ */
+function batchWrites(socks: (Writable | undefined)[]): void {
+  const live = socks.filter((s): s is Writable => s !== undefined);
+  if (!live.length) return;
+  let corked = false;
+  let checking = false;
+  const uncork = () => {
+    corked = false;
+    for (const s of live) s.uncork();
+  };
+  const flushFull = () => {
+    checking = false;
+    if (!corked) return;
+    for (const s of live)
+      if (s.writableLength >= BATCH_BYTES) {
+        s.uncork();
+        s.cork();
+      }
+  };
+  const onData = () => {
+    if (!checking) {
+      checking = true;
+      process.nextTick(flushFull);
+    }
+    if (corked) return;
+    corked = true;
+    for (const s of live) s.cork();
+    setImmediate(uncork);
+  };
+  for (const s of live) s.prependListener('data', onData);
+}
+
 export class Relay {
   private readonly channels = new Set<{ client: ServerChannel; up?: ClientChannel }>();
+  /** `addr:port` of the client's remote forwards that the target listens on. */
+  private readonly remoteForwards = new Set<string>();
 
   constructor(
     private readonly client: ssh2.Connection,
@@ -93,14 +147,17 @@ export class Relay {
       reject();
     });
     client.on('request', (accept, reject, name, info) => {
-      // tcpip-forward (ssh -R) and friends: refused unless allowed; even then not relayed in this version.
-      if (name === 'tcpip-forward' || name === 'cancel-tcpip-forward') {
-        const i = info as { bindAddr?: string; bindPort?: number };
-        observer.forwardAttempt('tcpip', false, { host: String(i.bindAddr ?? '').slice(0, 253), port: Number(i.bindPort) || 0 });
-      }
-      reject?.();
+      // tcpip-forward (ssh -R): the target listens (forwardIn) and its connections come back to
+      // the client as forwarded-tcpip channels; refused (and recorded) unless the target allows it.
+      if (name === 'tcpip-forward') this.remoteForward(accept, reject, info);
+      else if (name === 'cancel-tcpip-forward') this.cancelRemoteForward(accept, reject, info);
+      else reject?.();
     });
+    upstream.on('tcp connection', (details: ssh2.TcpConnectionDetails, accept: () => ClientChannel, reject: () => void) => this.forwardedConnection(details, accept, reject));
     upstream.on('close', () => this.closeAll());
+    // Keystrokes and echoes leave at once (ssh2 sets TCP_NODELAY on neither side; upstream.ts does it for the target's).
+    (socketOf(client) as { setNoDelay?(on: boolean): void } | undefined)?.setNoDelay?.(true);
+    batchWrites([socketOf(client), socketOf(upstream)]);
   }
 
   /**
@@ -295,7 +352,58 @@ export class Relay {
     client.resume();
   }
 
+  /** The client's `ssh -R`: bindAddr and bindPort as it asked; the target's real port is the answer (for port 0). */
+  private remoteForward(accept: ((port?: number) => void) | undefined, reject: (() => void) | undefined, info: unknown): void {
+    const i = (info ?? {}) as { bindAddr?: unknown; bindPort?: unknown };
+    const addr = typeof i.bindAddr === 'string' ? i.bindAddr : '';
+    const port = typeof i.bindPort === 'number' && Number.isInteger(i.bindPort) && i.bindPort >= 0 && i.bindPort <= 65535 ? i.bindPort : -1;
+    const allowed = this.target.allow.port_forwarding;
+    this.observer.forwardAttempt('tcpip', allowed, { host: addr.slice(0, 253), port: Math.max(0, port) });
+    const up = this.upstream as Partial<Pick<ssh2.Client, 'forwardIn'>>;
+    if (!allowed || port < 0 || addr.length > 253 || this.remoteForwards.size >= MAX_REMOTE_FORWARDS || typeof up.forwardIn !== 'function') return reject?.();
+    try {
+      up.forwardIn.call(this.upstream, addr, port, (err, real) => {
+        if (err) return reject?.();
+        this.remoteForwards.add(`${addr}:${real}`);
+        accept?.(real);
+      });
+    } catch {
+      reject?.();
+    }
+  }
+
+  private cancelRemoteForward(accept: (() => void) | undefined, reject: (() => void) | undefined, info: unknown): void {
+    const i = (info ?? {}) as { bindAddr?: unknown; bindPort?: unknown };
+    const key = `${String(i.bindAddr)}:${String(i.bindPort)}`;
+    if (!this.remoteForwards.has(key)) return reject?.();
+    try {
+      this.upstream.unforwardIn(String(i.bindAddr), Number(i.bindPort), (err) => {
+        if (err) return reject?.();
+        this.remoteForwards.delete(key);
+        accept?.();
+      });
+    } catch {
+      reject?.();
+    }
+  }
+
+  /** A connection to a listener of `ssh -R` on the target: a forwarded-tcpip channel to the client, then bytes both ways. */
+  private forwardedConnection(details: ssh2.TcpConnectionDetails, accept: () => ClientChannel, reject: () => void): void {
+    if (!this.target.allow.port_forwarding || !this.remoteForwards.has(`${details.destIP}:${details.destPort}`)) return reject();
+    try {
+      this.client.forwardOut(details.destIP, details.destPort, details.srcIP, details.srcPort, (err, ch) => {
+        if (err) return reject();
+        this.pipeRaw(ch, accept());
+      });
+    } catch {
+      reject();
+    }
+  }
+
   private pipeRaw(a: Duplex, b: Duplex): void {
+    // Tunnelled bytes are activity too: an idle timeout never cuts a busy tunnel.
+    a.on('data', () => this.observer.activity());
+    b.on('data', () => this.observer.activity());
     a.pipe(b).pipe(a);
     const end = () => {
       a.destroy();
