@@ -154,7 +154,6 @@ export class FtpSession {
     if (this.endReason || this.closed) return;
     for (const ev of this.splitter.push(chunk)) {
       if (ev.kind === 'line') {
-        if (this.inbox.length >= MAX_QUEUED_LINES) return this.abuse('too many commands queued');
         // ABOR (and STAT) act on the running transfer: they cannot wait behind it.
         const verb = parseCommand(ev.line).verb;
         if (this.transfer && (verb === 'ABOR' || verb === 'STAT')) void this.urgent(ev.line);
@@ -168,6 +167,8 @@ export class FtpSession {
       }
       if (this.endReason || this.closed) return;
     }
+    // A client that sends faster than commands are answered is read no further until they are.
+    if (this.inbox.length >= MAX_QUEUED_LINES) this.sock.pause();
     this.pump();
   }
 
@@ -185,6 +186,7 @@ export class FtpSession {
   private pump(): void {
     if (this.busy || this.endReason || this.closed) return;
     const line = this.inbox.shift();
+    if (this.inbox.length < MAX_QUEUED_LINES / 2 && this.sock.isPaused()) this.sock.resume();
     if (!line) return;
     this.busy = true;
     this.lastActivity = this.deps.clock.now();
