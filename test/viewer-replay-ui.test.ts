@@ -42,13 +42,13 @@ t.test('session playback and live watch in the viewer', async (t) => {
   const { gw, dataDir } = await startTestGateway(
     t,
     `data_dir: \${DATA}
-viewer: { listen: 127.0.0.1:0, replay_max_bytes: 64KB }
+viewer: { listen: 127.0.0.1:0, replay_max_bytes: 1MB }
 export: { encryption: required }
 ssh:
   listeners:
     - { name: ssh, listen: 127.0.0.1:0 }
   targets:
-${targetYaml(sshd, 'web1', { os: 'Debian 12' })}${targetYaml(sshd, 'bulk1', { os: 'Debian 12' })}`,
+${targetYaml(sshd, 'web1', { os: 'Debian 12' })}${targetYaml(sshd, 'bulk1', { os: 'Debian 12' })}${targetYaml(sshd, 'long1')}`,
   );
   const port = gw.frontends.find((f) => f.protocol === 'ssh')!.addresses()[0]!.port;
   const viewer = gw.urls().viewer!;
@@ -59,18 +59,27 @@ ${targetYaml(sshd, 'web1', { os: 'Debian 12' })}${targetYaml(sshd, 'bulk1', { os
     targets: [
       { server: 'web1', account: 'root' },
       { server: 'bulk1', account: 'root' },
+      { server: 'long1', account: 'root' },
     ],
   });
   // A short session whose late output is only on screen near the end, with markup in it.
   const script = 'echo EARLY-$((3*3)); sleep 1.5; seq 1 5; sleep 1.5; echo "<img src=x onerror=alert(1)>"; echo LATE-$((40+2)); sleep 1.5; echo bye-$((1+1))';
   t.equal(await ssh([...sshArgs(port, key.file, ['-tt']), 'alice:root@web1@127.0.0.1', script]), 0, 'a recorded session on web1');
-  // A recording over the 64 KB replay limit.
-  t.equal(await ssh([...sshArgs(port, key.file, ['-tt']), 'alice:root@bulk1@127.0.0.1', 'seq 1 30000']), 0, 'a large session on bulk1');
+  // A recording over the 1 MB replay limit.
+  t.equal(await ssh([...sshArgs(port, key.file, ['-tt']), 'alice:root@bulk1@127.0.0.1', 'seq 1 250000']), 0, 'a large session on bulk1');
+  // Long enough for keyframes (one per 256 KB of output): replay reads segments, never the whole file.
+  t.equal(await ssh([...sshArgs(port, key.file, ['-tt']), 'alice:root@long1@127.0.0.1', 'for i in 1 2 3 4 5; do seq 1 20000; sleep 0.2; done; echo END-OF-LONG-$((5*5)); sleep 1; echo done']), 0, 'a session with keyframes on long1');
 
   const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 }, acceptDownloads: true });
   const page = await ctx.newPage();
   const requests: string[] = [];
   page.on('request', (r) => requests.push(new URL(r.url()).pathname));
+  /** Bytes of each recording response (index, segments, cast) by path. */
+  const fetched: [string, number][] = [];
+  page.on('response', (r) => {
+    const path = new URL(r.url()).pathname;
+    if (path.startsWith('/api/recordings/')) void r.body().then((b) => fetched.push([path, b.length]), () => {});
+  });
   let alerted = false;
   page.on('dialog', (d) => {
     alerted = true;
@@ -163,15 +172,41 @@ ${targetYaml(sshd, 'web1', { os: 'Debian 12' })}${targetYaml(sshd, 'bulk1', { os
     t.equal(await rowCount(2), 2, 'the same rows');
   });
 
+  await t.test('a long recording starts and seeks through its keyframe index, not the file', async (t) => {
+    await page.goto(`${viewer}/session-logs?q=long1`);
+    const row = page.locator('table.data tbody tr', { hasText: 'long1' });
+    await row.waitFor();
+    fetched.length = 0;
+    await row.getByRole('link', { name: /^\d{4}-\d\d-\d\d/ }).click();
+    await term.waitFor();
+    const id = (await page.locator('.replay-info code').innerText()).trim();
+    const file = findCast(join(dataDir, 'recordings'), id)!;
+    const size = readFileSync(file).length;
+    const keyframes = readFileSync(`${file}.idx`, 'utf8').split('\n').filter((l) => l.startsWith('{"t":')).length;
+    t.ok(keyframes >= 2, `the recording has keyframes (${keyframes})`);
+    await page.locator('[data-testid=player] .ap-progressbar').scrollIntoViewIfNeeded();
+    await page.waitForFunction(() => document.querySelector('.player-time')?.textContent?.includes('/ 00:0'), undefined, { timeout: 10_000 });
+    const bar = await page.locator('[data-testid=player] .ap-progressbar').boundingBox();
+    await page.mouse.click(bar!.x + bar!.width * 0.95, bar!.y + bar!.height / 2);
+    await page.waitForFunction(() => document.querySelector('[data-testid=player] .ap-term-text')?.textContent?.includes('END-OF-LONG-25'), undefined, { timeout: 10_000 });
+    t.pass('a seek to the end shows the last output');
+    await screenshot(page, 'replay-03-long-seeked');
+    const segs = fetched.filter(([p]) => /\/segments\/\d+$/.test(p)).map(([p]) => Number(p.split('/').pop()));
+    t.ok(segs.some((n) => n >= 2), `a later segment was read (${segs.join(', ')})`);
+    const total = fetched.reduce((n, [, b]) => n + b, 0);
+    t.ok(total < size, `read ${total} of ${size} bytes: segments, not the whole recording`);
+    t.notOk(fetched.some(([p]) => p.endsWith('/cast')), 'never the cast itself');
+  });
+
   await t.test('over viewer.replay_max_bytes: the seed message, and an encrypted Download gpg opens', async (t) => {
     await page.goto(`${viewer}/session-logs?q=bulk1`);
     const row = page.locator('table.data tbody tr', { hasText: 'bulk1' });
     await row.waitFor();
     await row.getByRole('link', { name: /^\d{4}-\d\d-\d\d/ }).click();
-    await page.getByText('The file exceeds 64KB, and the session cannot be replayed directly.').waitFor();
+    await page.getByText('The file exceeds 1MB, and the session cannot be replayed directly.').waitFor();
     await page.getByText('To view this session, download the file and play it locally.').waitFor();
     t.equal(await page.locator('[data-testid=player]').count(), 0, 'no player');
-    await screenshot(page, 'replay-03-too-large');
+    await screenshot(page, 'replay-04-too-large');
     const id = (await page.locator('.replay-info code').innerText()).trim();
     const file = findCast(join(dataDir, 'recordings'), id);
     t.ok(file, 'the recording is on disk');
@@ -184,7 +219,7 @@ ${targetYaml(sshd, 'web1', { os: 'Debian 12' })}${targetYaml(sshd, 'bulk1', { os
     await dialog.getByRole('button', { name: 'Download' }).click();
     await dialog.getByText('The two passphrases differ.').waitFor();
     await dialog.getByLabel('Repeat passphrase').fill(PASSPHRASE);
-    await screenshot(page, 'replay-04-passphrase');
+    await screenshot(page, 'replay-05-passphrase');
     const [dl] = await Promise.all([page.waitForEvent('download'), dialog.getByRole('button', { name: 'Download' }).click()]);
     t.match(dl.suggestedFilename(), /\.cast\.gpg$/, 'an OpenPGP file');
     t.notOk(requests.some((p) => p.includes(encodeURIComponent(PASSPHRASE)) || p.includes(PASSPHRASE)), 'the passphrase is in no URL');
@@ -195,7 +230,7 @@ ${targetYaml(sshd, 'web1', { os: 'Debian 12' })}${targetYaml(sshd, 'bulk1', { os
       t.teardown(() => rmSync(home, { recursive: true, force: true }));
       const passFile = join(home, 'pass');
       writeFileSync(passFile, `${PASSPHRASE}\n`, { mode: 0o600 });
-      const out = execFileSync(gpg, ['--homedir', home, '--batch', '--yes', '--quiet', '--pinentry-mode', 'loopback', '--passphrase-file', passFile, '--decrypt', (await dl.path())!], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const out = execFileSync(gpg, ['--homedir', home, '--batch', '--yes', '--quiet', '--pinentry-mode', 'loopback', '--passphrase-file', passFile, '--decrypt', (await dl.path())!], { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
       t.equal(createHash('sha256').update(out).digest('hex'), createHash('sha256').update(readFileSync(file!)).digest('hex'), 'gpg decrypts it to the recording, byte for byte');
     }
     await page.keyboard.press('Escape');
@@ -232,7 +267,7 @@ ${targetYaml(sshd, 'web1', { os: 'Debian 12' })}${targetYaml(sshd, 'bulk1', { os
     shell.write("echo '<img src=x onerror=alert(2)>'\r");
     await page.waitForFunction(() => (document.querySelector('[data-testid=live-player] .ap-term-text')?.textContent?.match(/<img src=x onerror=alert\(2\)>/g)?.length ?? 0) >= 2, undefined, { timeout: 10_000 });
     t.equal(await dialog.locator('[data-testid=live-player] img').count(), 0, 'markup is shown as text');
-    await screenshot(page, 'replay-05-live-watch');
+    await screenshot(page, 'replay-06-live-watch');
 
     await dialog.getByRole('button', { name: 'Terminate…' }).click();
     await dialog.getByLabel(/Reason/).fill('ui: ended while watching');
@@ -240,7 +275,7 @@ ${targetYaml(sshd, 'web1', { os: 'Debian 12' })}${targetYaml(sshd, 'bulk1', { os
     await exited;
     t.match(seen, 'terminated by ada: ui: ended while watching', 'the user saw who ended it and why');
     await dialog.getByText('The session has ended.').waitFor({ timeout: 10_000 });
-    await screenshot(page, 'replay-06-live-ended');
+    await screenshot(page, 'replay-07-live-ended');
     await dialog.getByRole('button', { name: 'Close' }).last().click();
     await page.getByText('1 session ended.').waitFor();
   });

@@ -75,6 +75,8 @@ export function RecordingPlayer({ id }: { id: string }) {
       },
       (p) => {
         player.current = p;
+        // A paused player shows nothing until it plays: show the frame it resumes from.
+        if (!resume.current.play && resume.current.at > 0) void p.seek(resume.current.at);
         p.addEventListener('play', () => setPlaying(true));
         p.addEventListener('playing', () => setPlaying(true));
         p.addEventListener('pause', () => setPlaying(false));
