@@ -24,6 +24,11 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     const { startDemoPanel } = await import('../../demo/panel/index.js');
     demoPanel = await startDemoPanel({ host: config.demo.panel_listen.host, port: config.demo.panel_listen.port, logger: logger.child({ component: 'demo-panel' }) });
   }
+  let demoFtp: { port: number; close(): Promise<void> } | undefined;
+  if (config.demo?.ftp_listen) {
+    const { startDemoFtpServer } = await import('../../demo/ftp-server.js');
+    demoFtp = await startDemoFtpServer(config.demo.ftp_listen);
+  }
 
   const gw = await startGateway(config, { logger });
   let firstRun: string[];
@@ -32,12 +37,14 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   } catch (e) {
     await gw.close();
     await demoPanel?.close();
+    await demoFtp?.close();
     throw e;
   }
   const urls = gw.urls();
   const lines = ['', 'Sessiongate is running.', ...firstRun];
   for (const [name, url] of Object.entries(urls.http)) lines.push(`  panel listener "${name}": ${url}/`);
   for (const [name, url] of Object.entries(urls.ssh)) lines.push(`  SSH listener "${name}":   ${url}`);
+  for (const [name, url] of Object.entries(urls.ftp)) lines.push(`  FTP listener "${name}":   ${url}`);
   if (urls.viewer) lines.push(`  viewer and API:          ${urls.viewer}/  (metrics: ${urls.viewer}/metrics)`);
   if (config.demo && config.demo.print_credentials) {
     // The demo's viewer admin gets a fresh generated password on every start: no default password exists.
@@ -51,6 +58,10 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     if (demoTarget && sshPort) {
       await gw.users.setSshAccess(name, { targets: [{ server: demoTarget.name, account: demoTarget.accounts[0]!.name }] });
       lines.push(`  demo SSH (a recorded shell on this machine): ssh -p ${sshPort} ${name}@127.0.0.1   (same password)`);
+    }
+    if (demoFtp && Object.keys(urls.ftp).length) {
+      const u = Object.values(urls.ftp)[0]!;
+      lines.push(`  demo FTP (the bundled demo FTP server behind the gateway): curl --user demo:demo-ftp-pass ${u}/pub/   (or anonymous; lftp -u demo ${u.replace('ftp://', '')})`);
     }
     lines.push(`  search from the terminal: npm run sessiongate -- search --config ${file}`);
   }
@@ -78,6 +89,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       void gw
         .close()
         .then(() => demoPanel?.close())
+        .then(() => demoFtp?.close())
         .then(
           () => {
             logger.info('stopped');
