@@ -24,6 +24,8 @@ function demoYamlFor(panelPort: number): string {
   swap(/listen: 127\.0\.0\.1:8081/, 'listen: 127.0.0.1:0');
   swap(/listen: 127\.0\.0\.1:8080/, 'listen: 127.0.0.1:0');
   swap(/listen: 127\.0\.0\.1:2222/, 'listen: 127.0.0.1:0');
+  swap(/listen: 127\.0\.0\.1:2121/, 'listen: 127.0.0.1:0');
+  swap(/\n *passive_ports: 2130-2149/, '');
   swap(/^data_dir: .*$/m, 'data_dir: ${DATA}');
   return text;
 }

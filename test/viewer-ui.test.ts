@@ -36,6 +36,7 @@ function demoLikeConfig(upstream: string): string {
   c.log = { level: 'warn' };
   c.http[0].listen = '127.0.0.1:0';
   if (c.ssh) for (const l of c.ssh.listeners) l.listen = '127.0.0.1:0';
+  if (c.ftp) for (const l of c.ftp.listeners) (l.listen = '127.0.0.1:0'), delete l.passive_ports;
   for (const r of c.http[0].routes) r.upstream = upstream;
   return stringify(c, { aliasDuplicateObjects: false });
 }
