@@ -55,7 +55,8 @@ function text(v: unknown): string {
 /** What Watch opens for an SSH row: its first terminal channel's recording (the SSH session id). */
 function watchedOf(r: LiveSession): Watched | undefined {
   const recording = d(r, 'session_id');
-  if (typeof recording !== 'string' || !recording) return undefined;
+  // SFTP moves files: it has no terminal to watch.
+  if (typeof recording !== 'string' || !recording || r.protocol === 'sftp') return undefined;
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
   const w: Watched = { id: r.id, recording, started_at: r.started_at };
   const login = r.login ?? r.user?.login ?? r.user?.name;
