@@ -1,13 +1,14 @@
 // A real OpenSSH sshd for tests: its own config, host key and authorized_keys in a temp dir, on a
 // free loopback port, in the foreground (-D -e), stopped by its PID at teardown. Plus the real
 // OpenSSH client, non-interactively and through node-pty.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import { tempDir } from './gateway.js';
 import { requireTool } from './interop.js';
+import { spawnTied } from './tied-process.js';
 
 export interface KeyPair {
   file: string;
@@ -89,12 +90,9 @@ export async function startSshd(t: Test): Promise<Sshd | undefined> {
       '',
     ].join('\n'),
   );
-  const proc = spawn(sshd, ['-D', '-e', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const { proc } = spawnTied(t, sshd, ['-D', '-e', '-f', cfg]);
   let stderr = '';
   proc.stderr!.on('data', (d) => (stderr += d));
-  t.teardown(() => {
-    if (proc.exitCode === null) proc.kill('SIGTERM');
-  });
   try {
     await waitForPort(port, 10_000);
   } catch (e) {

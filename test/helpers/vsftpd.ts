@@ -7,7 +7,8 @@
 // vsftpd refuses a chroot root the anonymous user can write to: the root stays root-owned, and
 // `pub/` (owned by the `ftp` system user) is where writes go. anon_max_rate slows transfers down
 // so that progress can be watched.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnTied } from './tied-process.js';
 import { chmodSync, chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { userInfo } from 'node:os';
@@ -130,12 +131,9 @@ export async function startVsftpd(t: Test, opts: { maxRate?: number; password?: 
       '',
     ].join('\n'),
   );
-  const proc = spawn(bin, [cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const { proc } = spawnTied(t, bin, [cfg]);
   let stderr = '';
   proc.stderr!.on('data', (d) => (stderr += d));
-  t.teardown(() => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-  });
   try {
     await waitForBanner(port, 10_000);
   } catch (e) {
