@@ -5,9 +5,11 @@
 // a hidden `.partial` directory, verified (the copy opens and has a schema version), hashed,
 // fsynced and only then renamed to DIR/sessiongate-<time>/: every `sessiongate-*` directory
 // with a manifest is a whole backup, and rotation only ever counts and removes those.
+// Terminal recordings go with it: those the copy's session.end events name (closed ones, as of
+// the snapshot), each checked against its SHA-256 while copied. restoreBackup() puts both back.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { open as openFile } from 'node:fs/promises';
+import { copyFile, mkdir, open as openFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep, isAbsolute } from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
 import { z } from 'zod';
@@ -16,6 +18,8 @@ import type { Clock, Logger } from '../gateway/core/runtime.js';
 import type { ActivityEvent } from './events.js';
 import { DB_OPTIONS, ENV_FILE, LOCK_FILE, rootOptions } from './store/lmdb-options.js';
 import { isDiskFull } from './store/store.js';
+import { fromStored } from './store/row-codec.js';
+import { hashFile, recordingFiles, recordingRefs, resolveRecording, type FullRecordingRef } from './cast/files.js';
 
 export const BACKUP_PREFIX = 'sessiongate-';
 export const MANIFEST_FILE = 'manifest.json';
@@ -49,7 +53,29 @@ export interface BackupManifest {
   file: string;
   size: number;
   sha256: string;
+  /** Terminal recordings copied with it (absent in backups made before recordings were). */
+  recordings?: BackupRecordings;
 }
+
+/** The recordings part of a backup: the `.cast` files (with `.idx` and `.snap`) that the copy's
+ * session.end events name, under `recordings/` with their relative paths. */
+export interface BackupRecordings {
+  /** Directory in the backup (relative). */
+  dir: 'recordings';
+  /** References in the copy's session.end events. */
+  referenced: number;
+  /** `.cast` files copied, and bytes copied (side files included). */
+  copied: number;
+  bytes: number;
+  /** Not there to copy (removed by retention after the snapshot, or lost). */
+  missing: number;
+  /** Copied, but their size or SHA-256 did not match the reference (verify will report them). */
+  mismatched: number;
+  /** The first MAX_LISTED missing / mismatched / unusable ones. */
+  problems: { id: string; path: string; problem: 'missing' | 'mismatched' | 'bad_path'; detail?: string }[];
+}
+
+const MAX_LISTED = 100;
 
 export interface BackupResult {
   /** Absolute path of the new backup directory. */
@@ -66,7 +92,7 @@ export interface BackupEntry {
 }
 
 export interface BackupOptions {
-  /** The gateway's data_dir: the store is `${dataDir}/store`; `dir` must be outside it. */
+  /** The gateway's data_dir: the store is `${dataDir}/store`, the recordings `${dataDir}/recordings`; `dir` must be outside it. */
   dataDir: string;
   /** Where backups go (created 0700 when missing). */
   dir: string;
@@ -203,8 +229,9 @@ export function rotateBackups(dir: string, keep: number, opts: { logger: Logger;
   return removed;
 }
 
-/** What the copy says about itself: opening it is the proof it is a usable store. */
-async function inspectCopy(file: string): Promise<{ schema_version: number; last_batch: number | null; counts: Record<string, number> }> {
+/** What the copy says about itself (opening it is the proof it is a usable store) and, with
+ * `refs`, the recordings its session.end events name. */
+async function readCopy(file: string, refs: boolean): Promise<{ facts: { schema_version: number; last_batch: number | null; counts: Record<string, number> }; refs: FullRecordingRef[] }> {
   let root: RootDatabase<unknown, string> | undefined;
   try {
     root = open<unknown, string>(rootOptions(file, true, undefined) as Parameters<typeof open>[0] & { path: string });
@@ -215,10 +242,70 @@ async function inspectCopy(file: string): Promise<{ schema_version: number; last
     const lb = meta.get('batch:last');
     const counts: Record<string, number> = {};
     for (const { key, value } of meta.getRange({ start: 'count:', end: 'count;' })) if (typeof value === 'number') counts[key.slice(6)] = value;
-    return { schema_version: v, last_batch: typeof lb === 'number' ? lb : null, counts };
+    const out: FullRecordingRef[] = [];
+    const sessions = refs ? root.openDB<unknown, string>({ name: 'sessions', ...DB_OPTIONS }) : undefined;
+    for (const { key, value } of sessions?.getRange({}) ?? []) {
+      try {
+        const ev = fromStored('sessions', String(key), value);
+        if (ev.type === 'session.end') out.push(...recordingRefs(ev));
+      } catch {
+        /* a row that does not decode names no recording we could check */
+      }
+    }
+    return { facts: { schema_version: v, last_batch: typeof lb === 'number' ? lb : null, counts }, refs: out };
   } finally {
     await root?.close();
   }
+}
+
+/** Copies `src` to `dst` (0600) and fsyncs it; with `hash`, its size and SHA-256 as read. */
+async function copyOut(src: string, dst: string, hash: boolean): Promise<{ size: number; sha256?: string }> {
+  await copyFile(src, dst);
+  chmodSync(dst, 0o600);
+  await fsyncPath(dst);
+  // Hashing the copy (not the source) proves what the backup holds.
+  return hash ? hashFile(dst) : { size: statSync(dst).size };
+}
+
+/**
+ * Copies the recordings `refs` name from `from` into `to` (same relative paths, directories
+ * 0700): the `.cast` (checked against its reference) and its `.idx` / `.snap` when present.
+ */
+async function copyRecordings(refs: FullRecordingRef[], from: string, to: string): Promise<BackupRecordings> {
+  const r: BackupRecordings = { dir: 'recordings', referenced: refs.length, copied: 0, bytes: 0, missing: 0, mismatched: 0, problems: [] };
+  const problem = (p: BackupRecordings['problems'][number]) => r.problems.length < MAX_LISTED && r.problems.push(p);
+  const dirs = new Set<string>();
+  for (const ref of refs) {
+    const src = resolveRecording(from, ref.path);
+    const dst = resolveRecording(to, ref.path);
+    if (!src || !dst) {
+      r.missing++;
+      problem({ id: ref.id, path: String(ref.path).slice(0, 300), problem: 'bad_path' });
+      continue;
+    }
+    if (!existsSync(src)) {
+      r.missing++;
+      problem({ id: ref.id, path: ref.path, problem: 'missing' });
+      continue;
+    }
+    await mkdir(dirname(dst), { recursive: true, mode: 0o700 });
+    for (let d = dirname(dst); d.startsWith(to) && !dirs.has(d); d = dirname(d)) dirs.add(d);
+    const got = await copyOut(src, dst, true);
+    r.copied++;
+    r.bytes += got.size;
+    if (got.size !== ref.size || got.sha256 !== ref.sha256) {
+      r.mismatched++;
+      problem({ id: ref.id, path: ref.path, problem: 'mismatched', detail: `${got.size} bytes, SHA-256 ${got.sha256}; session.end recorded ${ref.size} bytes, ${ref.sha256}` });
+    }
+    const [, idx, snap] = recordingFiles(src);
+    const [, idxDst, snapDst] = recordingFiles(dst);
+    for (const [a, b] of [[idx, idxDst], [snap, snapDst]] as const) if (existsSync(a)) r.bytes += (await copyOut(a, b, false)).size;
+  }
+  for (const d of dirs) {
+    chmodSync(d, 0o700);
+    await fsyncPath(d);
+  }
+  return r;
 }
 
 /**
@@ -228,6 +315,7 @@ async function inspectCopy(file: string): Promise<{ schema_version: number; last
 export class StoreBackup {
   readonly dir: string;
   readonly storeDir: string;
+  readonly recordingsDir: string;
   readonly keep: number;
   readonly compact: boolean;
   private readonly clock: Clock;
@@ -240,6 +328,7 @@ export class StoreBackup {
     if (!p.success) throw new SgError('SG_ERR_CONFIG_INVALID', `invalid backup options: ${p.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
     this.dir = resolve(p.data.dir);
     this.storeDir = resolve(p.data.dataDir, 'store');
+    this.recordingsDir = resolve(p.data.dataDir, 'recordings');
     this.keep = p.data.keep;
     this.compact = p.data.compact ?? true;
     this.clock = opts.clock;
@@ -328,9 +417,12 @@ export class StoreBackup {
       await src.close();
       src = undefined;
       chmodSync(file, 0o600);
-      const facts = await inspectCopy(file);
+      const { facts, refs } = await readCopy(file, true);
       // Opening the copy made a lock file: LMDB recreates it at need, it is not part of a backup.
       rmSync(join(partial, LOCK_FILE), { force: true });
+      // The recordings the copy names: closed before the snapshot, so they no longer change.
+      const recordings = await copyRecordings(refs, this.recordingsDir, join(partial, 'recordings'));
+      if (recordings.missing || recordings.mismatched) this.logger.warn({ missing: recordings.missing, mismatched: recordings.mismatched, problems: recordings.problems.slice(0, 5) }, 'backup: some recordings the store names are missing or do not match their SHA-256 (run sessiongate verify)');
       const name = this.finalName(started);
       const manifest: BackupManifest = {
         format: MANIFEST_FORMAT,
@@ -345,6 +437,7 @@ export class StoreBackup {
         file: ENV_FILE,
         size: statSync(file).size,
         sha256: await sha256File(file),
+        recordings,
       };
       manifest.duration_ms = Math.round(performance.now() - t0);
       writeFileSync(join(partial, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
@@ -373,6 +466,107 @@ export class StoreBackup {
     for (let i = 2; i < 10_000; i++) if (!existsSync(join(this.dir, `${base}-${i}`))) return `${base}-${i}`;
     throw badDir(this.dir, `too many backups named ${base}`);
   }
+}
+
+/** The recordings counts of a backup, for its activity record. */
+export function recordingsDetails(m: BackupManifest): Record<string, number> {
+  const r = m.recordings;
+  return r ? { recordings: r.copied, recording_bytes: r.bytes, recordings_missing: r.missing, recordings_mismatched: r.mismatched } : {};
+}
+
+export interface RestoreOptions {
+  /** A whole backup: `sessiongate-<time>/` with its manifest. */
+  backupDir: string;
+  /** The data_dir to restore into: `store/data.mdb` and `recordings/`. */
+  dataDir: string;
+  /** Replace an existing store, and recordings whose content differs from the backup's. */
+  force?: boolean;
+  logger: Logger;
+}
+
+export interface RestoreResult {
+  store: { path: string; size: number; sha256: string };
+  recordings: {
+    /** `.cast` files written (with their side files), and bytes. */
+    restored: number;
+    bytes: number;
+    /** Already there with the same SHA-256. */
+    identical: number;
+    /** There with other content and not replaced (no `force`). */
+    kept: string[];
+    /** Named by the backup's store but not in the backup. */
+    missing: number;
+  };
+}
+
+/**
+ * Puts a backup back: `data.mdb` (checked against the manifest's SHA-256) into `dataDir/store/`
+ * and the recordings into `dataDir/recordings/`, each file written under a temporary name and
+ * renamed. The gateway must be stopped (a running one keeps its own store open). Refuses an
+ * existing store without `force` (SG_ERR_CONFLICT), and a backup whose data file does not match
+ * its manifest (SG_ERR_BAD_PARAM).
+ */
+export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult> {
+  const manifest = readManifest(opts.backupDir);
+  if (!manifest) throw new SgError('SG_ERR_BAD_PARAM', `${opts.backupDir} is not a backup (no valid ${MANIFEST_FILE})`, { details: { param: 'backup' } });
+  const data = join(opts.backupDir, manifest.file);
+  const got = existsSync(data) ? await hashFile(data) : undefined;
+  if (!got || got.sha256 !== manifest.sha256 || got.size !== manifest.size) {
+    throw new SgError('SG_ERR_BAD_PARAM', `backup ${opts.backupDir}: ${manifest.file} ${got ? `has SHA-256 ${got.sha256} (${got.size} bytes)` : 'is missing'}, its manifest says ${manifest.sha256} (${manifest.size} bytes)`, { details: { param: 'backup' } });
+  }
+  const storeDir = join(opts.dataDir, 'store');
+  const target = join(storeDir, ENV_FILE);
+  if (existsSync(target) && !opts.force) throw new SgError('SG_ERR_CONFLICT', `${target} exists: stop the gateway and restore with force to replace it`);
+  await mkdir(storeDir, { recursive: true, mode: 0o700 });
+  const tmp = join(storeDir, `.${ENV_FILE}.restore-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    await copyOut(data, tmp, false);
+    await rename(tmp, target);
+  } finally {
+    await rm(tmp, { force: true });
+  }
+  await fsyncPath(storeDir);
+  // The recordings the restored store names (read there: the backup may be read-only). A lock
+  // file belongs to the environment it was made for: the gateway makes its own.
+  await rm(join(storeDir, LOCK_FILE), { force: true });
+  const { refs } = await readCopy(target, true);
+  await rm(join(storeDir, LOCK_FILE), { force: true });
+  const from = join(opts.backupDir, 'recordings');
+  const to = join(opts.dataDir, 'recordings');
+  const rec: RestoreResult['recordings'] = { restored: 0, bytes: 0, identical: 0, kept: [], missing: 0 };
+  for (const ref of refs) {
+    const src = resolveRecording(from, ref.path);
+    const dst = resolveRecording(to, ref.path);
+    if (!src || !dst || !existsSync(src)) {
+      rec.missing++;
+      continue;
+    }
+    if (existsSync(dst)) {
+      const have = await hashFile(dst);
+      if (have.sha256 === ref.sha256 && have.size === ref.size) {
+        rec.identical++;
+        continue;
+      }
+      if (!opts.force) {
+        if (rec.kept.length < MAX_LISTED) rec.kept.push(ref.path);
+        continue;
+      }
+    }
+    await mkdir(dirname(dst), { recursive: true, mode: 0o700 });
+    for (const [a, b] of recordingFiles(src).map((f, i) => [f, recordingFiles(dst)[i]!] as const)) {
+      if (!existsSync(a)) continue;
+      const t = `${b}.restore-${randomBytes(4).toString('hex')}`;
+      try {
+        rec.bytes += (await copyOut(a, t, false)).size;
+        await rename(t, b);
+      } finally {
+        await rm(t, { force: true });
+      }
+    }
+    rec.restored++;
+  }
+  opts.logger.info({ backup: opts.backupDir, store: target, ...rec, kept: rec.kept.length }, 'backup restored');
+  return { store: { path: target, size: got.size, sha256: got.sha256 }, recordings: rec };
 }
 
 /** What the scheduler reports for the activity log (the app stores it as an `activity` event). */
@@ -485,7 +679,7 @@ export class BackupScheduler {
         action: 'backup',
         description: `store backed up to ${r.path} (${r.manifest.size} bytes${r.manifest.last_batch !== null ? `, through batch ${r.manifest.last_batch}` : ''})`,
         targets: [{ kind: 'backup', id: r.path }],
-        details: { ok: true, scheduled: true, name: r.manifest.name, size: r.manifest.size, sha256: r.manifest.sha256, schema_version: r.manifest.schema_version, last_batch: r.manifest.last_batch, compact: r.manifest.compact, duration_ms: r.manifest.duration_ms, removed: r.removed.length },
+        details: { ok: true, scheduled: true, name: r.manifest.name, size: r.manifest.size, sha256: r.manifest.sha256, schema_version: r.manifest.schema_version, last_batch: r.manifest.last_batch, compact: r.manifest.compact, duration_ms: r.manifest.duration_ms, removed: r.removed.length, ...recordingsDetails(r.manifest) },
       });
     } catch (e) {
       const err = e instanceof SgError ? e : new SgError('SG_ERR_INTERNAL', (e as Error)?.message ?? String(e), { cause: e });

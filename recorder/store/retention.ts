@@ -11,6 +11,10 @@
 // 3. a batch left without rows becomes a signed stub (integrity.ts pruneBatch) and a segment
 //    left without rows is dropped;
 // 4. stubs at the front of the chain are dropped and the anchor moves past them.
+// Then terminal recordings (docs/recordings.md "Retention"): a closed recording goes with its
+// session's records, or after retention.recordings; never one being written or of a live session.
+import { rm, rmdir } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import type { ActivityEvent, EventType } from '../events.js';
 import type { Clock, Logger } from '../../gateway/core/runtime.js';
@@ -24,8 +28,10 @@ import { META, metaNumber, postingKey, postingParts, type PostingKey, type Segme
 import { forEachTerm } from './terms.js';
 import { decodeOffsets, encodeOffsets } from './postings.js';
 import { ANCHOR_KEY, makeAnchor, parseAnchor, parseBatch, pruneBatch, type ChainAnchor } from './integrity.js';
+import { castsOnDisk, readTrailer, recordingFiles, sessionOfRecording, sizeOf } from '../cast/files.js';
+import { makeRecordingsCutoff, parseRecordingsCutoff, RECORDINGS_CUTOFF_KEY } from './recording-cutoff.js';
 
-/** The retention config keys (config/schema.ts `retention`). `recordings` applies once recordings exist. */
+/** The retention config keys (config/schema.ts `retention`). */
 export const RETENTION_KEYS = ['requests', 'sessions', 'activity', 'transfers', 'recordings'] as const;
 export type RetentionKey = (typeof RETENTION_KEYS)[number];
 
@@ -59,6 +65,9 @@ export interface RetentionOptions {
   logger: Logger;
   /** Records the run's activity (the Recorder's emit). */
   emit(ev: RetentionActivity): unknown;
+  /** Terminal recordings (`${data_dir}/recordings`); default: `recordings` beside the store's
+   * directory when the store is `<data_dir>/store`, else recordings are not pruned. */
+  recordingsDir?: string;
 }
 
 const DAY = 86_400_000;
@@ -73,6 +82,7 @@ const optionsSchema = z.object({
   clock: z.custom<Clock>((v) => typeof (v as Clock)?.now === 'function', 'a clock'),
   logger: z.custom<Logger>((v) => typeof (v as Logger)?.error === 'function', 'a pino logger'),
   emit: z.custom<RetentionOptions['emit']>((v) => typeof v === 'function', 'a function'),
+  recordingsDir: z.string().min(1).optional(),
 });
 
 export interface RetentionReport {
@@ -86,7 +96,28 @@ export interface RetentionReport {
   batches_dropped: number;
   segments_dropped: number;
   transactions: number;
+  /** Recordings removed (`.cast` with its `.idx` and `.snap`), and their bytes. */
+  recordings_removed: number;
+  recording_bytes_removed: number;
+  /** The first MAX_LISTED of them: why each went (its session's records went; retention.recordings). */
+  recordings: RemovedRecording[];
+  /** Recordings below a cutoff kept because they are not closed or their session is live. */
+  recordings_kept_live: number;
+  /** Files that could not be removed (logged; tried again next run). */
+  recording_errors: number;
 }
+
+export interface RemovedRecording {
+  id: string;
+  /** Relative to the recordings dir. */
+  path: string;
+  /** Bytes of the three files. */
+  bytes: number;
+  reason: 'sessions' | 'recordings';
+}
+
+/** Recordings listed in a report (and its activity). */
+const MAX_LISTED = 100;
 
 type Cutoffs = Partial<Record<Kind, string>>;
 
@@ -102,6 +133,7 @@ export class Retention {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly emit: RetentionOptions['emit'];
+  private readonly recordingsDir: string | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<RetentionReport> | undefined;
   private closed = false;
@@ -120,6 +152,7 @@ export class Retention {
     this.clock = opts.clock;
     this.logger = opts.logger;
     this.emit = opts.emit;
+    this.recordingsDir = opts.recordingsDir ?? defaultRecordingsDir(opts.dbs);
     const { batches, segments, segmentRanges, postings } = this.dbs;
     if (!batches || !segments || !segmentRanges || !postings) throw new SgError('SG_ERR_STORE_OPEN', 'retention needs the store open for writing (batches, segments, postings)');
   }
@@ -132,7 +165,7 @@ export class Retention {
   }
 
   private active(): boolean {
-    return RETENTION_KEYS.some((k) => k !== 'recordings' && this.periods[k] !== undefined);
+    return RETENTION_KEYS.some((k) => this.periods[k] !== undefined);
   }
 
   private schedule(ms: number): void {
@@ -183,11 +216,42 @@ export class Retention {
   private async prune(): Promise<RetentionReport> {
     const now = this.clock.now();
     const cutoffs = this.cutoffs(now);
-    const report: RetentionReport = { cutoffs: {}, removed: {}, batches_pruned: 0, batches_dropped: 0, segments_dropped: 0, transactions: 0 };
+    const report: RetentionReport = { cutoffs: {}, removed: {}, batches_pruned: 0, batches_dropped: 0, segments_dropped: 0, transactions: 0, recordings_removed: 0, recording_bytes_removed: 0, recordings: [], recordings_kept_live: 0, recording_errors: 0 };
     for (const [k, id] of Object.entries(cutoffs) as [Kind, string][]) report.cutoffs[k] = new Date(idTime(id)).toISOString();
-    if (!Object.keys(cutoffs).length) return report;
+    if (!Object.keys(cutoffs).length && this.periods.recordings === undefined) return report;
     this.checkKey();
+    if (Object.keys(cutoffs).length) await this.pruneRows(cutoffs, report);
+    if (!this.closed) await this.pruneRecordings(now, report);
 
+    const total = Object.values(report.removed).reduce((a, n) => a + (n ?? 0), 0);
+    this.logger.info({ ...report, recordings: undefined, removed_total: total }, 'retention run done');
+    if (total > 0 || report.batches_dropped > 0 || report.segments_dropped > 0 || report.recordings_removed > 0) {
+      const recs = report.recordings_removed;
+      try {
+        await this.emit({
+          type: 'activity',
+          initiator: 'system',
+          action: 'retention_prune',
+          description: `retention removed ${total} record${total === 1 ? '' : 's'}${recs ? ` and ${recs} recording${recs === 1 ? '' : 's'} (${report.recording_bytes_removed} bytes)` : ''} older than the retention period`,
+          details: {
+            removed: report.removed,
+            cutoffs: report.cutoffs,
+            batches_pruned: report.batches_pruned,
+            batches_dropped: report.batches_dropped,
+            segments_dropped: report.segments_dropped,
+            ...(recs ? { recordings_removed: recs, recording_bytes_removed: report.recording_bytes_removed, recordings: report.recordings.map((r) => ({ id: r.id, path: r.path, bytes: r.bytes, reason: r.reason })) } : {}),
+          },
+          ...(recs ? { targets: report.recordings.slice(0, MAX_LISTED).map((r) => ({ kind: 'recording', id: r.id })) } : {}),
+        });
+      } catch (e) {
+        this.logger.error({ err: e, report }, 'retention: the retention_prune activity could not be recorded');
+      }
+    }
+    return report;
+  }
+
+  /** Steps 1 to 5: rows of the store. */
+  private async pruneRows(cutoffs: Cutoffs, report: RetentionReport): Promise<void> {
     // 1. Raise the anchor's cutoffs before any row goes.
     await this.txn(() => {
       const anchor = this.readAnchor();
@@ -224,23 +288,81 @@ export class Retention {
       });
       report.transactions++;
     }
+  }
 
-    const total = Object.values(report.removed).reduce((a, n) => a + (n ?? 0), 0);
-    this.logger.info({ ...report, removed_total: total }, 'retention run done');
-    if (total > 0 || report.batches_dropped > 0 || report.segments_dropped > 0) {
+  /**
+   * Recordings (after the rows, so a session whose records just went is seen as gone). A closed
+   * recording goes once its session's records are all gone and it ended before the sessions
+   * cutoff, or once its session ended before the recordings cutoff (session.end's event time;
+   * the recording's own end when the store has no session.end). A recording without a trailer
+   * (being written, or left by a crash until repair) and one of a session with a start but no
+   * end (live) stay. Before any goes under retention.recordings, meta `retention:recordings`
+   * (signed) is raised so `verify` knows which session.end may name a removed recording.
+   */
+  private async pruneRecordings(now: number, report: RetentionReport): Promise<void> {
+    const dir = this.recordingsDir;
+    const recCut = this.periods.recordings !== undefined ? now - this.periods.recordings : undefined;
+    const sesCut = this.periods.sessions !== undefined ? now - this.periods.sessions : undefined;
+    if (!dir || (recCut === undefined && sesCut === undefined)) return;
+    if (recCut !== undefined) {
+      const before = idFloor(recCut);
+      await this.txn(() => {
+        const cur = parseRecordingsCutoff(this.dbs.meta.get(RECORDINGS_CUTOFF_KEY));
+        if (typeof cur === 'string' || cur.before < before) this.dbs.meta.putSync(RECORDINGS_CUTOFF_KEY, makeRecordingsCutoff(this.key, before));
+      });
+      report.transactions++;
+    }
+    const index = this.dbs.sessionIndex;
+    const touched = new Set<string>();
+    // A recording ends after its day began: days from the later cutoff on hold none that may go.
+    for await (const c of castsOnDisk(dir, Math.max(recCut ?? -Infinity, sesCut ?? -Infinity))) {
+      if (this.closed) return;
+      const sessionId = sessionOfRecording(c.id);
+      const entry = index?.get(sessionId) as SessionIndexEntry | undefined;
+      if (entry?.s !== undefined && entry.e === undefined) {
+        if (!c.orphan) report.recordings_kept_live++;
+        continue;
+      }
+      let ended: number;
+      if (c.orphan) {
+        // An index or snapshot whose .cast is gone (a run stopped between files): by its day.
+        ended = entry?.e !== undefined ? idTime(entry.e) : c.dayMs + DAY;
+      } else {
+        const trailer = await readTrailer(c.file);
+        if (!trailer) {
+          report.recordings_kept_live++;
+          continue;
+        }
+        const started = idTime(sessionId);
+        ended = entry?.e !== undefined ? idTime(entry.e) : (Number.isFinite(started) ? started : c.dayMs + DAY) + Math.ceil(trailer.duration * 1000);
+      }
+      let reason: RemovedRecording['reason'] | undefined;
+      if (sesCut !== undefined && entry === undefined && ended < sesCut) reason = 'sessions';
+      else if (recCut !== undefined && ended < recCut) reason = 'recordings';
+      if (!reason) continue;
+      const files = c.orphan ? [c.file] : recordingFiles(c.file);
+      let bytes = 0;
       try {
-        await this.emit({
-          type: 'activity',
-          initiator: 'system',
-          action: 'retention_prune',
-          description: `retention removed ${total} record${total === 1 ? '' : 's'} older than the retention period`,
-          details: { removed: report.removed, cutoffs: report.cutoffs, batches_pruned: report.batches_pruned, batches_dropped: report.batches_dropped, segments_dropped: report.segments_dropped },
-        });
+        for (const f of files) bytes += await sizeOf(f);
+        // The .cast first: a run stopped here leaves side files, which a later run removes.
+        for (const f of files) await rm(f, { force: true });
       } catch (e) {
-        this.logger.error({ err: e, report }, 'retention: the retention_prune activity could not be recorded');
+        report.recording_errors++;
+        this.logger.error({ err: e, file: c.file }, 'retention: could not remove a recording; trying again next run');
+        continue;
+      }
+      touched.add(dirname(c.file));
+      if (c.orphan) continue;
+      report.recordings_removed++;
+      report.recording_bytes_removed += bytes;
+      if (report.recordings.length < MAX_LISTED) report.recordings.push({ id: c.id, path: c.path, bytes, reason });
+    }
+    // Day, month and year directories left empty go too.
+    for (const day of touched) {
+      for (let d = day, i = 0; i < 3 && d.startsWith(dir) && d !== dir; i++, d = dirname(d)) {
+        if (!(await rmdir(d).then(() => true, () => false))) break;
       }
     }
-    return report;
   }
 
   /** Signing anchors and stubs needs the key whenever the chain is signed. */
@@ -437,6 +559,14 @@ export class Retention {
     if (n) meta.putSync(ANCHOR_KEY, makeAnchor(this.key, next));
     return n;
   }
+}
+
+/** `<data_dir>/recordings` when the store is `<data_dir>/store/data.mdb`. */
+function defaultRecordingsDir(dbs: StoreDbs): string | undefined {
+  const envPath = (dbs.root as unknown as { path?: unknown }).path;
+  if (typeof envPath !== 'string') return undefined;
+  const storeDir = dirname(envPath);
+  return basename(storeDir) === 'store' ? join(dirname(storeDir), 'recordings') : undefined;
 }
 
 /** Forgets a removed session row in the session index; the entry goes with its last row. */
