@@ -393,6 +393,7 @@ export class Relay {
     try {
       this.client.forwardOut(details.destIP, details.destPort, details.srcIP, details.srcPort, (err, ch) => {
         if (err) return reject();
+        floorPacket((ch as unknown as { outgoing?: { packetSize: number } }).outgoing);
         this.pipeRaw(ch, accept());
       });
     } catch {
