@@ -16,12 +16,12 @@ import type { Uws } from '../../gateway/core/uws.js';
 import type { User, ViewerRole } from '../../gateway/core/users.js';
 import { CastReader, SESSION_ID_RE, type CastSubscription, type CastWriter, type Keyframe } from '../../recorder/cast/index.js';
 import { byUser, recordActivity, type Route, type ViewerContext } from './context.js';
-import { snapshotRequest, writeReply, type ViewerRequest } from './http-io.js';
+import type { ViewerRequest } from './http-io.js';
 import { onlyParams } from './live-routes.js';
-import { badParam, errorOf, errorReply, toJson } from './reply.js';
+import { badParam, errorOf, toJson } from './reply.js';
 import type { ViewerSession } from './sessions.js';
 import { CLOSE_SESSION_ENDED, type StreamGate } from './stream.js';
-import { checkWsOrigin } from './ws-gate.js';
+import { checkEvery, checkWsOrigin, socketDefaults, upgradeOrRefuse, wsOnlyRoute } from './ws-gate.js';
 
 /** The uWS route pattern (and the router's 426 answer for a plain GET). */
 export const LIVE_WATCH_PATTERN = '/api/recordings/:id/live';
@@ -82,7 +82,7 @@ export function createLiveWatch(ctx: ViewerContext, gate: StreamGate, opts: Live
   const { logger } = ctx.deps;
   const o = { ...DEFAULTS, ...opts };
   const conns = new Set<Conn>();
-  let checker: NodeJS.Timeout | undefined;
+  let stopChecks = () => {};
   let closed = false;
 
   const end = (conn: Conn, code: number, reason: string): void => {
@@ -265,31 +265,20 @@ export function createLiveWatch(ctx: ViewerContext, gate: StreamGate, opts: Live
   }
 
   function upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
-    const state = { aborted: false };
-    try {
-      const snapshot = snapshotRequest(res, req);
+    upgradeOrRefuse(res, req, context, { tls: ctx.tls, logger }, (r) => {
       if (closed) throw new SgError('SG_ERR_STORE_UNAVAILABLE', 'the viewer is closing');
-      const { protocol, ...conn } = admit(snapshot);
-      const h = snapshot.headers;
-      // The one subprotocol chosen (never the client's whole list), or none.
-      res.upgrade<ConnRef>({ conn }, h.get('sec-websocket-key') ?? '', protocol, h.get('sec-websocket-extensions') ?? '', context);
-    } catch (e) {
-      writeReply(res, state, { ...errorReply(e, logger), close: true }, { tls: ctx.tls, head: false });
-    }
+      const { protocol, ...conn } = admit(r);
+      return { data: { conn }, protocol };
+    });
   }
 
   return {
     behavior(uws) {
-      checker = setInterval(() => {
-        for (const conn of conns) recheck(conn);
-      }, o.checkMs);
-      checker.unref();
+      stopChecks = checkEvery(conns, recheck, o.checkMs);
       return {
-        compression: uws.DISABLED,
+        ...socketDefaults(uws),
         // Watchers send nothing; anything they send is ignored.
         maxPayloadLength: 1024,
-        idleTimeout: 120,
-        sendPingsAutomatically: true,
         maxBackpressure: o.highWaterBytes + 16 * 1024 * 1024,
         upgrade,
         open: (ws) => {
@@ -316,7 +305,7 @@ export function createLiveWatch(ctx: ViewerContext, gate: StreamGate, opts: Live
     close() {
       if (closed) return;
       closed = true;
-      clearInterval(checker);
+      stopChecks();
       for (const conn of [...conns]) end(conn, 1001, 'viewer closing');
     },
   };
@@ -324,14 +313,5 @@ export function createLiveWatch(ctx: ViewerContext, gate: StreamGate, opts: Live
 
 /** `GET /api/recordings/:id/live` without a WebSocket handshake: say what it is (426). */
 export function liveWatchRoutes(): Route[] {
-  return [
-    {
-      method: 'GET',
-      path: LIVE_WATCH_PATTERN,
-      access: WATCHERS,
-      handler: () => {
-        throw new SgError('SG_ERR_BAD_REQUEST', 'this is a WebSocket endpoint (see docs/api.md "/api/recordings/:id/live")', { status: 426 });
-      },
-    },
-  ];
+  return [wsOnlyRoute(LIVE_WATCH_PATTERN, WATCHERS, '/api/recordings/:id/live')];
 }

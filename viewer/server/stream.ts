@@ -18,7 +18,7 @@ import type { ViewerRequest } from './http-io.js';
 import { onlyParams } from './live-routes.js';
 import { parseSearch } from './query-params.js';
 import { badParam, errorOf, toJson } from './reply.js';
-import { checkWsOrigin, upgradeOrRefuse } from './ws-gate.js';
+import { checkEvery, checkWsOrigin, socketDefaults, upgradeOrRefuse, wsOnlyRoute } from './ws-gate.js';
 import { describeQuery, describeSearch, REQUEST_READERS } from './requests-routes.js';
 import type { ViewerSession } from './sessions.js';
 
@@ -109,7 +109,7 @@ export function createStream(ctx: ViewerContext, gate: StreamGate, opts: StreamO
   const o = { ...DEFAULTS, ...opts };
   const conns = new Set<Conn>();
   const unsubscribe: (() => void)[] = [];
-  let checker: NodeJS.Timeout | undefined;
+  let stopChecks = () => {};
   let liveTimer: NodeJS.Timeout | undefined;
   let closed = false;
 
@@ -291,7 +291,7 @@ export function createStream(ctx: ViewerContext, gate: StreamGate, opts: StreamO
   function upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
     upgradeOrRefuse(res, req, context, { tls: ctx.tls, logger }, (r) => {
       if (closed) throw new SgError('SG_ERR_STORE_UNAVAILABLE', 'the viewer is closing');
-      return { conn: admit(r) };
+      return { data: { conn: admit(r) } };
     });
   }
 
@@ -299,15 +299,10 @@ export function createStream(ctx: ViewerContext, gate: StreamGate, opts: StreamO
     behavior(uws) {
       if (ctx.deps.commits) unsubscribe.push(ctx.deps.commits.subscribe(onCommit));
       unsubscribe.push(ctx.deps.registry.onChange(onLiveChange));
-      checker = setInterval(() => {
-        for (const conn of conns) recheck(conn);
-      }, o.checkMs);
-      checker.unref();
+      stopChecks = checkEvery(conns, recheck, o.checkMs);
       return {
-        compression: uws.DISABLED,
+        ...socketDefaults(uws),
         maxPayloadLength: MAX_MESSAGE_BYTES,
-        idleTimeout: 120,
-        sendPingsAutomatically: true,
         // Our own bound (highWaterBytes) stops pushes far below this; uWS drops only past it.
         maxBackpressure: o.highWaterBytes + 16 * FRAME_BYTES,
         upgrade,
@@ -330,7 +325,7 @@ export function createStream(ctx: ViewerContext, gate: StreamGate, opts: StreamO
       if (closed) return;
       closed = true;
       for (const u of unsubscribe.splice(0)) u();
-      clearInterval(checker);
+      stopChecks();
       clearTimeout(liveTimer);
       for (const conn of [...conns]) end(conn, 1001, 'viewer closing');
     },
@@ -339,14 +334,5 @@ export function createStream(ctx: ViewerContext, gate: StreamGate, opts: StreamO
 
 /** `GET /api/stream` without a WebSocket handshake: say what it is (426). */
 export function streamRoutes(): Route[] {
-  return [
-    {
-      method: 'GET',
-      path: STREAM_PATH,
-      access: ALL_ROLES,
-      handler: () => {
-        throw new SgError('SG_ERR_BAD_REQUEST', 'this is a WebSocket endpoint (see docs/api.md "/api/stream")', { status: 426 });
-      },
-    },
-  ];
+  return [wsOnlyRoute(STREAM_PATH, ALL_ROLES, STREAM_PATH)];
 }

@@ -18,7 +18,7 @@ import { badParam, errorOf, json, toJson } from './reply.js';
 import type { ViewerSession } from './sessions.js';
 import type { StreamGate } from './stream.js';
 import { CLOSE_SESSION_ENDED } from './stream.js';
-import { checkWsOrigin, upgradeOrRefuse } from './ws-gate.js';
+import { checkEvery, checkWsOrigin, socketDefaults, upgradeOrRefuse, wsOnlyRoute } from './ws-gate.js';
 
 export const TERMINAL_PATH = '/api/terminal';
 
@@ -71,7 +71,7 @@ export function createTerminal(ctx: ViewerContext, gate: StreamGate, opts: Termi
   const { logger } = ctx.deps;
   const o = { ...DEFAULTS, ...opts };
   const conns = new Set<Conn>();
-  let checker: NodeJS.Timeout | undefined;
+  let stopChecks = () => {};
   let closed = false;
 
   const provider = (): WebTerminalProvider => {
@@ -86,7 +86,7 @@ export function createTerminal(ctx: ViewerContext, gate: StreamGate, opts: Termi
     if (!conn.closed) conn.ws?.end(code, reason);
   };
 
-  function admit(req: ViewerRequest): { conn: Conn } {
+  function admit(req: ViewerRequest): { data: { conn: Conn } } {
     if (closed) throw new SgError('SG_ERR_STORE_UNAVAILABLE', 'the viewer is closing');
     const { ip, secure, viaProxy } = gate.peerOf(req);
     checkWsOrigin(req, gate.ownOrigin(req, secure, viaProxy));
@@ -104,7 +104,7 @@ export function createTerminal(ctx: ViewerContext, gate: StreamGate, opts: Termi
     const rows = intParam(q, 'rows', 24);
     const clientName = (req.headers.get('user-agent') ?? 'browser').slice(0, 255);
     const shellReq: WebShellRequest = { user: auth.user, server: target.server, account: target.account, ip, clientName, cols, rows };
-    return { conn: { session: auth.session, user: auth.user, ip, req: shellReq, early: [], earlyBytes: 0, paused: false, closed: false } };
+    return { data: { conn: { session: auth.session, user: auth.user, ip, req: shellReq, early: [], earlyBytes: 0, paused: false, closed: false } } };
   }
 
   function open(conn: Conn): void {
@@ -180,15 +180,10 @@ export function createTerminal(ctx: ViewerContext, gate: StreamGate, opts: Termi
 
   return {
     behavior(uws) {
-      checker = setInterval(() => {
-        for (const conn of conns) recheck(conn);
-      }, o.checkMs);
-      checker.unref();
+      stopChecks = checkEvery(conns, recheck, o.checkMs);
       return {
-        compression: uws.DISABLED,
+        ...socketDefaults(uws),
         maxPayloadLength: MAX_MESSAGE_BYTES,
-        idleTimeout: 120,
-        sendPingsAutomatically: true,
         maxBackpressure: o.highWaterBytes * 4,
         upgrade: (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => upgradeOrRefuse(res, req, context, { tls: ctx.tls, logger }, admit),
         open: (ws) => {
@@ -218,7 +213,7 @@ export function createTerminal(ctx: ViewerContext, gate: StreamGate, opts: Termi
     close() {
       if (closed) return;
       closed = true;
-      clearInterval(checker);
+      stopChecks();
       for (const conn of [...conns]) end(conn, 1001, 'viewer closing');
     },
   };
@@ -237,13 +232,6 @@ export function terminalRoutes(ctx: ViewerContext): Route[] {
         return json(200, { available: p !== undefined, items: p ? p.targetsFor(auth!.user) : [] });
       },
     },
-    {
-      method: 'GET',
-      path: TERMINAL_PATH,
-      access: ALL_ROLES,
-      handler: () => {
-        throw new SgError('SG_ERR_BAD_REQUEST', 'this is a WebSocket endpoint (see docs/api.md "/api/terminal")', { status: 426 });
-      },
-    },
+    wsOnlyRoute(TERMINAL_PATH, ALL_ROLES, TERMINAL_PATH),
   ];
 }
