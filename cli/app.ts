@@ -256,7 +256,7 @@ export async function startGateway(config: Config, opts: StartOptions = {}): Pro
 
   backups?.start();
   retention?.start();
-  recorder.emit({ type: 'activity', initiator: 'system', action: 'start', description: 'gateway started', details: { listeners: config.http.map((l) => l.name) } });
+  recorder.emit({ type: 'activity', initiator: 'system', action: 'start', description: 'gateway started', details: { listeners: frontends.map((f) => `${f.protocol}:${f.name}`) } });
 
   let closing: Promise<void> | undefined;
   return {
