@@ -27,6 +27,8 @@ const NOW = Date.UTC(2026, 5, 1, 12);
 const mode = (p: string) => statSync(p).mode & 0o777;
 const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
 const sideFiles = (file: string) => [file, `${file}.idx`, `${file}.snap`];
+/** The files a recording has (a .snap only when the keyframe thread kept up: under load it may skip them all). */
+const filesOf = (file: string) => sideFiles(file).filter((f) => existsSync(f));
 
 interface Env {
   dir: string;
@@ -128,9 +130,10 @@ t.test('retention removes recordings with their sessions or after retention.reco
   await env.store.closeSegment();
   const all = [old, mid, fresh, live, orphanOld, orphanNew, crashed].flatMap((s) => s.recs);
   const before = new Map(all.flatMap((r) => sideFiles(r.file)).filter(existsSync).map((f) => [f, sha(f)]));
-  const size = (r: CastRecording) => sideFiles(r.file).reduce((n, f) => n + statSync(f).size, 0);
+  const size = (r: CastRecording) => filesOf(r.file).reduce((n, f) => n + statSync(f).size, 0);
   const removedBytes = size(old.recs[0]!) + size(mid.recs[0]!) + size(orphanOld.recs[0]!);
-  t.ok(all.every((r) => existsSync(`${r.file}.snap`)), 'every recording has its index and snapshots');
+  t.ok(all.every((r) => existsSync(`${r.file}.idx`)), 'every recording has its index');
+  t.ok(all.some((r) => existsSync(`${r.file}.snap`)), 'and snapshots');
 
   const emitted: RetentionActivity[] = [];
   const retention = new Retention({ dbs: layoutOf(env.store), periods: { sessions: 30 * DAY, recordings: 10 * DAY }, interval: 3_600_000, key: KEY, clock: env.clock, logger: silentLogger(), emit: (ev) => void emitted.push(ev) });
@@ -239,7 +242,7 @@ t.test('backup copies the recordings the snapshot names; restore brings back ide
   const r = await backup.run();
   t.match(r.manifest.recordings, { dir: 'recordings', referenced: 3, copied: 3, missing: 0, mismatched: 0, problems: [] }, 'manifest: the three named recordings copied');
   for (const rec of named) {
-    for (const f of sideFiles(rec.file)) {
+    for (const f of filesOf(rec.file)) {
       const copy = join(r.path, 'recordings', f.slice(env.recordingsDir.length + 1));
       t.equal(sha(copy), sha(f), `identical copy of ${f.slice(env.recordingsDir.length + 1)}`);
       t.equal(mode(copy), 0o600, 'file 0600');
@@ -248,7 +251,7 @@ t.test('backup copies the recordings the snapshot names; restore brings back ide
   t.notOk(existsSync(join(r.path, 'recordings', open.recs[0]!.path)), 'a recording still being written is not in the backup');
   t.equal(mode(join(r.path, 'recordings')), 0o700, 'directories 0700');
   t.equal(mode(join(r.path, 'recordings', a.recs[0]!.path, '..')), 0o700);
-  t.equal(r.manifest.recordings!.bytes, named.flatMap((x) => sideFiles(x.file)).reduce((n, f) => n + statSync(f).size, 0), 'bytes copied');
+  t.equal(r.manifest.recordings!.bytes, named.flatMap((x) => filesOf(x.file)).reduce((n, f) => n + statSync(f).size, 0), 'bytes copied');
 
   // The backup verifies on its own: its store and its recordings/.
   const vb = await runCli(['verify', '--store', r.path, '--key-file', env.keyFile]);
@@ -260,7 +263,7 @@ t.test('backup copies the recordings the snapshot names; restore brings back ide
   const res = await restoreBackup({ backupDir: r.path, dataDir: restored, logger: silentLogger() });
   t.match(res, { recordings: { restored: 3, identical: 0, missing: 0, kept: [] } });
   t.equal(sha(join(restored, 'store', 'data.mdb')), r.manifest.sha256, 'data.mdb as in the backup');
-  for (const rec of named) for (const f of sideFiles(rec.file)) t.equal(sha(join(restored, 'recordings', f.slice(env.recordingsDir.length + 1))), sha(f), `restored byte for byte: ${f.slice(env.recordingsDir.length + 1)}`);
+  for (const rec of named) for (const f of filesOf(rec.file)) t.equal(sha(join(restored, 'recordings', f.slice(env.recordingsDir.length + 1))), sha(f), `restored byte for byte: ${f.slice(env.recordingsDir.length + 1)}`);
   await t.rejects(restoreBackup({ backupDir: r.path, dataDir: restored, logger: silentLogger() }), { code: 'SG_ERR_CONFLICT' }, 'an existing store is not replaced without force');
   const twice = await restoreBackup({ backupDir: r.path, dataDir: restored, force: true, logger: silentLogger() });
   t.match(twice.recordings, { restored: 0, identical: 3 }, 'with force: identical recordings are left as they are');
