@@ -320,7 +320,7 @@ export function activityPlan(raw: ActivityQuery): QueryPlan<ActivityItem> {
 
 // ---------- transfers and FTP commands ----------
 
-const TRANSFER_KEYS = [...BASE_KEYS, 'types', 'login', 'email', 'ip', 'server', 'path', 'direction', 'result', 'session_id'];
+const TRANSFER_KEYS = [...BASE_KEYS, 'types', 'protocol', 'login', 'email', 'ip', 'server', 'path', 'direction', 'result', 'session_id'];
 const TRANSFER_TYPES = ['file.transfer', 'ftp.command'] as const;
 const DIRECTIONS = ['upload', 'download', 'remove', 'rename', 'mkdir', 'rmdir', 'list'] as const;
 const RESULTS = ['ok', 'aborted', 'failed', 'denied'] as const;
@@ -342,6 +342,7 @@ export function transfersPlan(raw: TransferQuery): QueryPlan<TransferItem> {
   const f = withCommon(c, {
     sort,
     types: parseTypes(q.types, TRANSFER_TYPES),
+    protocol: optEnum(q.protocol, 'protocol', ['ftp', 'sftp', 'scp'] as const),
     login: optString(q.login, 'login'),
     email: optString(q.email, 'email'),
     ip: ipFilter(q.ip),
@@ -353,6 +354,7 @@ export function transfersPlan(raw: TransferQuery): QueryPlan<TransferItem> {
   });
   const b = new SourceBuilder('transfers')
     .oneOf('type', f.types, TRANSFER_TYPES, (e) => e.type)
+    .term('protocol', f.protocol, (e) => (e as FileTransferEvent).protocol)
     .term('login', f.login, login)
     .term('email', f.email, email)
     .term('ip', f.ip, ipOf)

@@ -104,6 +104,8 @@ export type ActivityItem = ActivityEvent | AuditGapEvent | HttpRequestEvent;
 export interface TransferQuery extends BaseQuery {
   sort?: TransferSort;
   types?: ('file.transfer' | 'ftp.command')[];
+  /** file.transfer's protocol (ftp.command events carry none, so they never match). */
+  protocol?: 'ftp' | 'sftp' | 'scp';
   login?: string;
   email?: string;
   ip?: string;

@@ -175,6 +175,7 @@ const SPECS: Record<SearchKind | 'timeline', Record<string, ParamParser>> = {
     ...COMMON,
     ...IDENTITY,
     types: listOf(['file.transfer', 'ftp.command'] as const),
+    protocol: enumOf(['ftp', 'sftp', 'scp'] as const),
     server: text(256),
     path: text(4096),
     direction: enumOf(TRANSFER_DIRECTIONS),
