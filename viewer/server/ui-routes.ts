@@ -74,6 +74,8 @@ export function uiRoutes(dir: string | undefined = findUiDir()): Route[] {
     { method: 'GET', path: '/', access: 'public', handler: page },
     // A session's playback page (viewer/web/src/pages/replay.tsx).
     { method: 'GET', path: '/session-logs/:id/replay', access: 'public', handler: page },
+    // A session's command and transfer log (FTP: viewer/web/src/pages/session-log.tsx).
+    { method: 'GET', path: '/session-logs/:id/log', access: 'public', handler: page },
     {
       method: 'GET',
       path: '/assets/:file',

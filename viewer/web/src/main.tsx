@@ -9,9 +9,11 @@ import { ActivityLog } from './pages/activity.js';
 import { LiveSessions } from './pages/live.js';
 import { PanelRequests } from './pages/panel-requests.js';
 import { replayOf, SessionReplay } from './pages/replay.js';
+import { SessionLog, sessionLogOf } from './pages/session-log.js';
 import { SessionLogs } from './pages/session-logs.js';
 import { SignIn } from './pages/sign-in.js';
 import { Timeline } from './pages/timeline.js';
+import { Transfers } from './pages/transfers.js';
 import { WebTerminal } from './pages/terminal.js';
 import { Users } from './pages/users.js';
 import { navigate, useLocation } from './router.js';
@@ -23,9 +25,9 @@ function home(role: Role): string {
 
 const TITLES: Record<string, string> = Object.fromEntries(NAV.map((n) => [n.path, n.label]));
 
-/** The navigation entry a path belongs to (a session's playback is part of Session Logs). */
+/** The navigation entry a path belongs to (a session's playback and log are part of Session Logs). */
 function navPathOf(path: string): string {
-  return replayOf(path) !== undefined ? '/session-logs' : path;
+  return replayOf(path) !== undefined || sessionLogOf(path) !== undefined ? '/session-logs' : path;
 }
 
 function Page({ path, me }: { path: string; me: Me }) {
@@ -35,6 +37,8 @@ function Page({ path, me }: { path: string; me: Me }) {
   }
   const replay = replayOf(path);
   if (replay !== undefined) return <SessionReplay key={replay} me={me} startId={replay} />;
+  const log = sessionLogOf(path);
+  if (log !== undefined) return <SessionLog key={log} me={me} startId={log} />;
   switch (path) {
     case '/client-sessions':
       return <PanelRequests key="client" realm="client" me={me} />;
@@ -44,6 +48,8 @@ function Page({ path, me }: { path: string; me: Me }) {
       return <ActivityLog me={me} />;
     case '/session-logs':
       return <SessionLogs me={me} />;
+    case '/transfers':
+      return <Transfers me={me} />;
     case '/live':
       return <LiveSessions me={me} />;
     case '/timeline':
@@ -76,7 +82,7 @@ function App() {
   }, [me, loc.path]);
 
   useEffect(() => {
-    const title = replayOf(loc.path) !== undefined ? 'Session playback' : TITLES[loc.path];
+    const title = replayOf(loc.path) !== undefined ? 'Session playback' : sessionLogOf(loc.path) !== undefined ? 'Session commands and transfers' : TITLES[loc.path];
     document.title = me ? `${title ?? 'Sessiongate'} · Sessiongate` : 'Sign in · Sessiongate';
   }, [me, loc.path]);
 

@@ -14,6 +14,7 @@ export const NAV: NavItem[] = [
   { path: '/admin-sessions', label: 'Admin Sessions', roles: ['admin', 'auditor'] },
   { path: '/activity', label: 'Activity Log', roles: ['admin', 'auditor'] },
   { path: '/session-logs', label: 'Session Logs', roles: ['admin', 'auditor'] },
+  { path: '/transfers', label: 'Transfers', roles: ['admin', 'auditor'] },
   { path: '/live', label: 'Live Sessions', roles: ['admin', 'auditor', 'security'] },
   { path: '/timeline', label: 'Timeline', roles: ['admin', 'auditor'] },
   { path: '/terminal', label: 'Terminal', roles: ['admin', 'auditor', 'security'] },

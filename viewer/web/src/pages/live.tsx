@@ -52,6 +52,20 @@ function text(v: unknown): string {
   return v === undefined || v === null || v === '' ? '—' : String(v);
 }
 
+/** Bytes per second as kilobytes per second (seed 004's unit). */
+function kbps(bytesPerSecond: number): string {
+  const k = bytesPerSecond / 1024;
+  return k >= 100 ? String(Math.round(k)) : k.toFixed(1);
+}
+
+/** 0-100 with at most one decimal: 45.3 (an almost finished transfer never shows 100). */
+function percent(p: number): string {
+  const v = Math.min(100, Math.max(0, p));
+  return v === 100 || Number.isInteger(v) ? String(v) : v.toFixed(1);
+}
+
+const TRANSFERRING = new Set(['downloading', 'uploading', 'listing']);
+
 /** What Watch opens for an SSH row: its first terminal channel's recording (the SSH session id). */
 function watchedOf(r: LiveSession): Watched | undefined {
   const recording = d(r, 'session_id');
@@ -82,13 +96,15 @@ function columnsFor(tab: string, now: number, fetchedAt: number, watch?: (w: Wat
       type,
       { id: 'status', label: 'Status', render: (r) => text(d(r, 'status')) },
       login,
-      { id: 'domain', label: 'Domain name', render: (r) => text(d(r, 'server') ?? d(r, 'domain')) },
+      { id: 'domain', label: 'Domain name', render: (r) => text(d(r, 'domain') ?? d(r, 'server')) },
       { id: 'cwd', label: 'Current location', render: (r) => <span class="url">{text(d(r, 'cwd'))}</span> },
       { id: 'file', label: 'File name', render: (r) => <span class="url">{text(d(r, 'file'))}</span> },
-      { id: 'speed', label: 'Speed', className: 'col-num', render: (r) => (typeof d(r, 'speed') === 'number' ? `${formatBytes(d(r, 'speed'))}/s` : '—') },
-      { id: 'progress', label: 'Progress, %', className: 'col-num', render: (r) => (typeof d(r, 'progress') === 'number' ? `${Math.round(d(r, 'progress') as number)}%` : '—') },
+      // Seed 004: "Speed. Transfer speed in kilobytes." The registry has bytes per second.
+      { id: 'speed', label: 'Speed (KB/s)', className: 'col-num', render: (r) => (typeof d(r, 'speed') === 'number' ? <span title={`${formatBytes(d(r, 'speed'))}/s`}>{kbps(d(r, 'speed') as number)}</span> : '—') },
+      { id: 'progress', label: 'Progress, %', className: 'col-num', render: (r) => (typeof d(r, 'progress') === 'number' ? percent(d(r, 'progress') as number) : '—') },
       ip,
-      { id: 'logon', label: 'Logon time', render: (r) => formatDuration(now - r.started_at) },
+      // Seed 004: "The time lapsed since the moment user logged in."
+      { id: 'logon', label: 'Logon time', render: (r) => <span title={formatTime(r.started_at)}>{formatDuration(now - r.started_at)}</span> },
       idle,
     ];
   }
@@ -181,6 +197,14 @@ export function LiveSessions({ me }: { me: Me }) {
   }, [load]);
 
   const rows = (items ?? []).filter((i) => (tab.protocols as readonly string[]).includes(i.protocol));
+  // Speed and progress change without a registry signal: asked every 2 s while a shown FTP
+  // session moves a file.
+  const moving = tab.id === 'ftp' && rows.some((r) => TRANSFERRING.has(String(d(r, 'status'))));
+  useEffect(() => {
+    if (!moving) return;
+    const t = setInterval(() => void load(), 2000);
+    return () => clearInterval(t);
+  }, [moving, load]);
   const counts = Object.fromEntries(TABS.map((t) => [t.id, (items ?? []).filter((i) => (t.protocols as readonly string[]).includes(i.protocol)).length]));
 
   const removeSelected = async () => {
@@ -257,7 +281,8 @@ export function LiveSessions({ me }: { me: Me }) {
             }}
           >
             <p>
-              End {selected.size} session{selected.size === 1 ? '' : 's'} now? The user is disconnected and their session key is refused from now on.
+              End {selected.size} session{selected.size === 1 ? '' : 's'} now?{' '}
+              {tab.id === 'panel' ? 'The user is disconnected and their session key is refused from now on.' : 'The user is disconnected at once and told why.'}
             </p>
             <label>
               Reason (recorded with the termination)

@@ -4,16 +4,16 @@
 // below; a recording over `viewer.replay_max_bytes` (700 MB) gets the seed's message and a
 // Download button instead. Sessions with several terminal channels (<id>, <id>.2, ...) let the
 // user pick the recording; sessions without one say so.
-import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, api, describeError, type Me, type SgEvent } from '../api.js';
+import { ApiError, api, describeError, type Me } from '../api.js';
 import type { Encryption } from '../components/export-dialog.js';
-import { IdentityLink } from '../components/identity.js';
 import { PageHeader } from '../components/layout.js';
 import { RecordingPlayer } from '../components/player.js';
 import { RecordingDownload } from '../components/recording-download.js';
+import { Info, SessionInfo, sessionTitle, text, useSessionRow, type RecordingRef, type SessionRow as Row } from '../components/session-info.js';
+import { SessionEvents } from '../components/session-events.js';
 import { ErrorBox, Loading } from '../components/states.js';
-import { formatBytes, formatDuration, formatTime } from '../format.js';
+import { formatBytes } from '../format.js';
 import { navigate, useLocation } from '../router.js';
 
 const REPLAY_RE = /^\/session-logs\/([^/]+)\/replay$/;
@@ -34,22 +34,6 @@ export function replayPath(startId: string, listSearch: string): string {
   return `/session-logs/${encodeURIComponent(startId)}/replay${listSearch}`;
 }
 
-interface RecordingRef {
-  id: string;
-  size?: number;
-  sha256?: string;
-}
-
-type Start = SgEvent & { session_id: string; protocol?: string; account?: string; server?: { name?: string; os?: string; host?: string; port?: number }; client_name?: string; connected_from?: string; recording?: RecordingRef };
-type End = SgEvent & { reason?: string; duration_ms?: number; terminated_by?: string; terminate_reason?: string; recording?: RecordingRef; recordings?: RecordingRef[] };
-
-interface Row {
-  seq?: number;
-  session_id: string;
-  start: Start;
-  end?: End;
-}
-
 interface Meta {
   id: string;
   size: number;
@@ -68,35 +52,17 @@ function limitText(n: number): string {
 }
 
 function recordingsOf(row: Row): RecordingRef[] {
+  // FTP has no terminal: its record is the command and transfer log.
+  if (row.start.protocol === 'ftp') return [];
   const list = row.end?.recordings ?? (row.end?.recording ? [row.end.recording] : row.start.recording ? [row.start.recording] : []);
   if (list.length) return list;
   // Still open (the end names the recordings): the first terminal channel's is the session id.
   return row.end ? [] : [{ id: row.session_id }];
 }
 
-function text(v: unknown) {
-  return v === undefined || v === null || v === '' ? <span class="muted">—</span> : String(v);
-}
-
-function Info({ label, children, wide }: { label: string; children: ComponentChildren; wide?: boolean }) {
-  return (
-    <div class={wide ? 'info-wide' : undefined}>
-      <dt>{label}</dt>
-      <dd>{children}</dd>
-    </div>
-  );
-}
-
-function endReason(end: End | undefined) {
-  if (!end) return <span class="badge badge-web">open</span>;
-  const r = String(end.reason ?? 'ended').replace(/_/g, ' ');
-  return end.terminated_by ? `${r} by ${end.terminated_by}${end.terminate_reason ? `: ${end.terminate_reason}` : ''}` : r;
-}
-
 export function SessionReplay({ me, startId }: { me: Me; startId: string }) {
   const loc = useLocation();
-  const [row, setRow] = useState<Row | undefined>();
-  const [error, setError] = useState('');
+  const { row, error } = useSessionRow(startId);
   const [meta, setMeta] = useState<Meta | undefined | null>();
   const [metaError, setMetaError] = useState('');
   const list = new URLSearchParams(loc.params);
@@ -105,21 +71,6 @@ export function SessionReplay({ me, startId }: { me: Me; startId: string }) {
   const listQuery = list.toString() ? `?${list.toString()}` : '';
   const close = () => navigate(`/session-logs${listQuery}`);
   const encryption = (me.settings?.export_encryption ?? 'off') as Encryption;
-
-  // The session: its start event by id, then its row (start + end) from the session search.
-  useEffect(() => {
-    let live = true;
-    (async () => {
-      const { event } = await api.get<{ event: Start }>(`/api/events/${encodeURIComponent(startId)}`);
-      if (event.type !== 'session.start') throw new ApiError(404, 'SG_ERR_NOT_FOUND', 'This is not a server session.');
-      const page = await api.get<{ items: Row[] }>('/api/sessions', { from: event.ts, to: event.ts, limit: 500 });
-      const found = page.items.find((r) => r.session_id === event.session_id) ?? { session_id: event.session_id, start: event };
-      if (live) setRow(found);
-    })().catch((e) => live && setError(describeError(e)));
-    return () => {
-      live = false;
-    };
-  }, [startId]);
 
   const recordings = row ? recordingsOf(row) : [];
   const current = recordings.find((r) => r.id === rec) ?? recordings[0];
@@ -151,7 +102,7 @@ export function SessionReplay({ me, startId }: { me: Me; startId: string }) {
   });
 
   const s = row?.start;
-  const who = s ? `${s.user?.name ?? s.user?.login ?? 'someone'} on ${s.account ? `${s.account}@` : ''}${s.server?.name ?? s.server?.host ?? '?'}` : '';
+  const who = sessionTitle(s);
   return (
     <section class="replay">
       <PageHeader
@@ -169,37 +120,13 @@ export function SessionReplay({ me, startId }: { me: Me; startId: string }) {
         <Loading />
       ) : (
         <>
-          <div class="panel replay-info">
-            <dl class="info-grid" aria-label="Session information">
-              <Info label="Name">
-                <IdentityLink kind="login" value={s.user?.login} label={s.user?.name ?? s.user?.login} />
-              </Info>
-              <Info label="Email">
-                <IdentityLink kind="email" value={s.user?.email} />
-              </Info>
-              <Info label="Role">{text(s.user?.role)}</Info>
-              <Info label="Account">{text(s.account)}</Info>
-              <Info label="Server Name">{text(s.server?.name)}</Info>
-              <Info label="Server OS">{text(s.server?.os)}</Info>
-              <Info label="Host">{text(s.server?.host)}</Info>
-              <Info label="Port">{text(s.server?.port)}</Info>
-              <Info label="Protocol">{text(s.protocol?.toUpperCase())}</Info>
-              <Info label="Client IP">
-                <IdentityLink kind="ip" value={s.ip} />
-              </Info>
-              <Info label="Client Name">{text(s.client_name)}</Info>
-              <Info label="Connected From">{text(s.connected_from === 'web' ? 'Web' : s.connected_from === 'proxy' ? 'Proxy' : s.connected_from)}</Info>
-              <Info label="Action At">{formatTime(s.ts)}</Info>
-              <Info label="Ended At">{row.end ? formatTime(row.end.ts) : text('')}</Info>
-              <Info label="Duration">{row.end ? formatDuration(row.end.duration_ms) : text('')}</Info>
-              <Info label="End Reason">{endReason(row.end)}</Info>
+          <SessionInfo row={row}>
               <Info label="Session Record">{current ? <code>{current.id}</code> : text('')}</Info>
               <Info label="Size">{meta ? formatBytes(meta.size) : current?.size !== undefined ? formatBytes(current.size) : text('')}</Info>
               <Info label="SHA-256" wide>
                 {meta?.sha256 ?? current?.sha256 ? <span class="hash">{meta?.sha256 ?? current?.sha256}</span> : text(meta && !meta.complete ? 'not yet: the recording is still being written' : '')}
               </Info>
-            </dl>
-          </div>
+          </SessionInfo>
           {recordings.length > 1 && (
             <div class="tabs replay-recordings" role="tablist" aria-label="Recordings of this session">
               {recordings.map((r, i) => (
@@ -218,7 +145,10 @@ export function SessionReplay({ me, startId }: { me: Me; startId: string }) {
           )}
           <div class="panel">
             {!current ? (
-              <p class="no-recording">This session has no recording: it opened no terminal (file transfers and commands without a terminal are in the logs, not recorded as video).</p>
+              <>
+                <p class="no-recording">This session has no recording: it opened no terminal (its file transfers and commands are listed below, not recorded as video).</p>
+                <SessionEvents sessionId={row.session_id} open={!row.end} me={me} />
+              </>
             ) : metaError ? (
               <ErrorBox message={metaError} />
             ) : meta === undefined ? (

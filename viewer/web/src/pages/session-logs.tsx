@@ -1,7 +1,8 @@
 // Server Session Logs (seed 003): one row per recorded server session (SSH, SFTP, FTP, web and
 // local terminals), newest first, with the seed's columns in its order, its search fields, the
 // filter button (server OS, protocol, time range, connected from) and refresh. The Action At time
-// opens the session's playback (pages/replay.tsx).
+// opens the session's playback (pages/replay.tsx), or for FTP sessions, which have no terminal,
+// their command and transfer log (pages/session-log.tsx).
 import { useState } from 'preact/hooks';
 import type { Me, SgEvent } from '../api.js';
 import { AutoRefresh } from '../components/auto-refresh.js';
@@ -16,6 +17,7 @@ import { useSearch } from '../hooks/use-search.js';
 import { linkClick } from '../router.js';
 import { num, useUrlState } from '../url-state.js';
 import { replayPath } from './replay.js';
+import { sessionLogPath } from './session-log.js';
 
 type Start = SgEvent & { account?: string; server?: { name?: string; os?: string; host?: string; port?: number }; protocol?: string; client_name?: string; connected_from?: string };
 type End = SgEvent & { reason?: string; duration_ms?: number; terminated_by?: string };
@@ -48,11 +50,13 @@ export function SessionLogs({ me }: { me: Me }) {
       sort: 'time',
       className: 'col-time',
       // Seed 003: the Action At link opens the session's playback (a page of its own, with this
-      // list's filters in its URL so Close comes back to them).
+      // list's filters in its URL so Close comes back to them); an FTP session's opens its
+      // command and transfer log.
       render: (r) => {
-        const href = replayPath(r.start.id, location.search);
+        const ftp = r.start.protocol === 'ftp';
+        const href = ftp ? sessionLogPath(r.start.id, location.search) : replayPath(r.start.id, location.search);
         return (
-          <a class="linklike" href={href} onClick={linkClick(href)} title="Play the session record">
+          <a class="linklike" href={href} onClick={linkClick(href)} title={ftp ? 'Open the command and transfer log' : 'Play the session record'}>
             {formatTime(r.start.ts)}
           </a>
         );
