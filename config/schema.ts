@@ -272,7 +272,7 @@ const retentionSchema = z.strictObject({
   sessions: keepFor.optional(),
   activity: keepFor.optional(),
   transfers: keepFor.optional(),
-  /** Applies once recordings exist (a later issue). */
+  /** Terminal recordings (.cast with its index); a recording never outlives its session's records. */
   recordings: keepFor.optional(),
   /** How often the prune runs. */
   interval: duration.pipe(z.number().min(60_000, 'must be at least 1m')).default(3_600_000),

@@ -107,7 +107,10 @@ export interface SessionEndEvent extends EventBase {
   duration_ms?: number;
   bytes_in?: number;
   bytes_out?: number;
+  /** The first terminal recording (the session's first pty channel). */
   recording?: RecordingRef;
+  /** Every recording, in channel order, when the session had more than one pty channel. */
+  recordings?: RecordingRef[];
   exit_code?: number;
   exit_signal?: string;
 }
