@@ -101,8 +101,10 @@ export function parseIdx(text: string): ParsedIdx {
     } else {
       break;
     }
+    // Counted line by line: the byte length of the whole prefix at every line was quadratic
+    // (about half a second per open of a 1 GB recording's index, 8,400 keyframes).
+    out.validBytes += Buffer.byteLength(text.slice(pos, nl + 1));
     pos = nl + 1;
-    out.validBytes = Buffer.byteLength(text.slice(0, pos));
     if (out.end) break;
   }
   return out;
