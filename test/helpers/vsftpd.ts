@@ -6,7 +6,10 @@
 // be created on the machine. Logins `anonymous` and `ftp` are both vsftpd's anonymous user.
 // vsftpd refuses a chroot root the anonymous user can write to: the root stays root-owned, and
 // `pub/` (owned by the `ftp` system user) is where writes go. anon_max_rate slows transfers down
-// so that progress can be watched.
+// so that progress can be watched. With `tls` (a PEM certificate and key) vsftpd offers explicit
+// FTPS (AUTH TLS) to anonymous logins and requires it for logins and data (force_anon_*_ssl), with
+// its default require_ssl_reuse=YES: a data connection must resume the control connection's TLS
+// session.
 import type { ChildProcess } from 'node:child_process';
 import { spawnTied } from './tied-process.js';
 import { chmodSync, chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -67,7 +70,7 @@ async function waitForBanner(port: number, ms: number): Promise<void> {
 }
 
 /** Starts vsftpd, or returns undefined after skipping (failing under SESSIONGATE_REQUIRE_INTEROP=1). */
-export async function startVsftpd(t: Test, opts: { maxRate?: number; password?: string } = {}): Promise<Vsftpd | undefined> {
+export async function startVsftpd(t: Test, opts: { maxRate?: number; password?: string; tls?: { cert: string; key: string } } = {}): Promise<Vsftpd | undefined> {
   const bin = requireTool(t, 'vsftpd');
   if (!bin) return undefined;
   if (userInfo().uid !== 0) {
@@ -124,6 +127,9 @@ export async function startVsftpd(t: Test, opts: { maxRate?: number; password?: 
       'max_clients=50',
       'max_per_ip=50',
       ...(opts.maxRate ? [`anon_max_rate=${opts.maxRate}`] : []),
+      ...(opts.tls
+        ? ['ssl_enable=YES', `rsa_cert_file=${opts.tls.cert}`, `rsa_private_key_file=${opts.tls.key}`, 'allow_anon_ssl=YES', 'force_anon_logins_ssl=YES', 'force_anon_data_ssl=YES', 'require_ssl_reuse=YES']
+        : []),
       'idle_session_timeout=120',
       'data_connection_timeout=60',
       'accept_timeout=30',
