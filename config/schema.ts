@@ -507,6 +507,24 @@ const ftpServer = z.strictObject({
   domain: z.string().min(1).max(253).optional(),
   /** Time allowed to connect to the server and read its greeting. */
   connect_timeout: duration.default(10_000),
+  /**
+   * Explicit FTPS toward the server: `auto` sends AUTH TLS after the greeting and uses TLS when the
+   * server accepts it (234), clear text when it refuses; `required` refuses the login when it does
+   * not; `off` never asks. Once TLS is on, a handshake or certificate failure refuses the login
+   * (never a fall back to clear text), and data connections are protected too (PBSZ 0, PROT P).
+   */
+  upstream_tls: z.enum(['auto', 'required', 'off']).default('auto'),
+  /** PEM CA bundle (or the server's own self-signed certificate) that verifies the server's certificate; absent: the system CAs. */
+  upstream_ca: nonEmpty.optional(),
+  /** SHA-256 fingerprint of the server's certificate (`AB:CD:...`, 32 bytes): that certificate and no other is accepted (no CA check). */
+  upstream_fingerprint: z
+    .string()
+    .transform((v) => v.trim().replace(/^sha256:/i, '').toUpperCase())
+    .refine((v) => /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/.test(v) || /^[0-9A-F]{64}$/.test(v), 'must be a SHA-256 fingerprint: 32 hex bytes, e.g. "AB:CD:..." (openssl x509 -noout -fingerprint -sha256)')
+    .transform((v) => (v.includes(':') ? v : v.match(/../g)!.join(':')))
+    .optional(),
+  /** true: the server's certificate is not checked at all (tests only: anyone on the path can read the session). */
+  upstream_insecure: z.boolean().default(false),
 });
 
 const ftpListener = z.strictObject({
@@ -530,8 +548,14 @@ const ftpListener = z.strictObject({
   login_timeout: duration.pipe(z.number().min(100)).default(60_000),
   /** Failed logins (530 from the server, or refused by a lock) allowed per connection. */
   max_login_attempts: z.number().int().min(1).max(20).default(3),
-  /** Explicit FTPS (AUTH TLS). Not available in this version: the key is refused. */
+  /**
+   * Explicit FTPS (AUTH TLS) toward clients: with a certificate the gateway answers AUTH TLS (234),
+   * upgrades the control connection, advertises AUTH TLS, PBSZ and PROT in FEAT and protects data
+   * connections after PROT P. Absent: AUTH is refused (502) and not advertised.
+   */
   tls: tlsSchema.optional(),
+  /** Refuse USER (530) until the client has done AUTH TLS, and transfers (522) until PROT P. Needs `tls`. */
+  require_tls: z.boolean().default(false),
 });
 
 const ftpSchema = z
@@ -544,6 +568,9 @@ const ftpSchema = z
     c.servers.forEach((s, i) => {
       if (names.has(s.name.toLowerCase())) ctx.addIssue({ code: 'custom', path: ['servers', i, 'name'], message: `duplicate server name "${s.name}" (names are case-insensitive)` });
       names.add(s.name.toLowerCase());
+      const verify = (['upstream_ca', 'upstream_fingerprint', 'upstream_insecure'] as const).filter((k) => (k === 'upstream_insecure' ? s[k] : s[k] !== undefined));
+      if (verify.length > 1) ctx.addIssue({ code: 'custom', path: ['servers', i, verify[1]!], message: `give at most one of upstream_ca, upstream_fingerprint, upstream_insecure (got ${verify.join(' and ')})` });
+      if (s.upstream_tls === 'off' && verify.length) ctx.addIssue({ code: 'custom', path: ['servers', i, verify[0]!], message: 'upstream_tls is off: this server is never reached over TLS, so there is no certificate to check' });
     });
     const listenerNames = new Set<string>();
     const ranges: { i: number; from: number; to: number }[] = [];
@@ -558,7 +585,7 @@ const ftpSchema = z
         if (!names.has(l.default_server.toLowerCase())) issue(['default_server'], `no server named "${l.default_server}" in ftp.servers`);
         else if (l.servers && !l.servers.some((s) => s.toLowerCase() === l.default_server!.toLowerCase())) issue(['default_server'], `"${l.default_server}" is not one of this listener's servers`);
       }
-      if (l.tls) issue(['tls'], 'explicit FTPS (AUTH TLS) is not implemented in this version yet: remove tls (AUTH TLS is refused and not advertised)');
+      if (l.require_tls && !l.tls) issue(['require_tls'], 'require_tls needs tls (a certificate and key): without them AUTH TLS is refused and no client could log in');
       const r = l.passive_ports;
       if (r) {
         if (l.listen.port >= r.from && l.listen.port <= r.to) issue(['passive_ports'], `the range ${r.from}-${r.to} contains the listener's own port ${l.listen.port}`);

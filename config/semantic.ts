@@ -83,6 +83,8 @@ function pathKeys(v: View): PathKey[] {
       keys.push({ path: [...jwt, 'secret_file'], kind: 'file', secret: true }, { path: [...jwt, 'public_key_file'], kind: 'file' }, { path: [...jwt, 'jwks_file'], kind: 'file' });
     }
   }
+  for (const i of v.indices(['ftp', 'listeners'])) keys.push(...tls(['ftp', 'listeners', i]));
+  for (const i of v.indices(['ftp', 'servers'])) keys.push({ path: ['ftp', 'servers', i, 'upstream_ca'], kind: 'file' });
   for (const i of v.indices(['users'])) keys.push({ path: ['users', i, 'password_file'], kind: 'file', secret: true });
   for (const i of v.indices(['ssh', 'listeners'])) for (const j of v.indices(['ssh', 'listeners', i, 'host_keys'])) keys.push({ path: ['ssh', 'listeners', i, 'host_keys', j], kind: 'file', secret: true });
   for (const i of v.indices(['ssh', 'targets'])) {
@@ -253,6 +255,8 @@ export function checkSemantics(data: unknown, dir: string, locate: (path: Config
   checkJwt(v, issues, warnings);
   checkTrust(v, warnings);
 
+  checkFtpTls(v, warnings);
+
   if (v.get<boolean>(['audit', 'enabled']) === false)
     warnings.push({ path: ['audit', 'enabled'], message: 'request recording is OFF: this setting exists only for benchmarks; HTTP requests through the gateway are not recorded' });
 
@@ -386,5 +390,21 @@ function checkTrust(v: View, warnings: PathIssue[]): void {
       if (/\/0$/.test(c.trim()))
         warnings.push({ path: [...list, k], message: `"${c}" trusts X-Forwarded-For from every address: any client could choose the IP that gets recorded` });
     });
+  }
+}
+
+function checkFtpTls(v: View, warnings: PathIssue[]): void {
+  for (const i of v.indices(['ftp', 'servers'])) {
+    const base: ConfigPath = ['ftp', 'servers', i];
+    if (v.get<boolean>([...base, 'upstream_insecure']) === true && v.get<string>([...base, 'upstream_tls']) !== 'off')
+      warnings.push({ path: [...base, 'upstream_insecure'], message: "the FTP server's TLS certificate is not checked: anyone on the path to it can read and change the session (pin it with upstream_fingerprint or give upstream_ca)" });
+  }
+  for (const i of v.indices(['ftp', 'listeners'])) {
+    const base: ConfigPath = ['ftp', 'listeners', i];
+    if (v.present([...base, 'tls']) && v.get<boolean>([...base, 'require_tls']) !== true) {
+      const addr = v.get<ListenAddress>([...base, 'listen']);
+      if (addr && !isLoopback(addr.host))
+        warnings.push({ path: [...base, 'require_tls'], message: `FTP clients may still log in without TLS on ${formatAddress(addr)} (their password in clear text): set require_tls: true to refuse them` });
+    }
   }
 }

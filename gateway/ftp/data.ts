@@ -1,9 +1,73 @@
 // The data channel: the gateway's own passive listeners (a port from the listener's range, one
 // connection accepted, only from the client's IP, within data_timeout), the active-mode connector
 // (to the client's own IP only), and the relay between the client's and the server's data
-// connections: both directions with backpressure (pause/resume on write() === false, no copies),
-// bytes counted, half-close passed on (an upload's EOF is the end of the file).
+// connections: both directions with backpressure, bytes counted, half-close passed on (an
+// upload's EOF is the end of the file).
+//
+// Speed (bench/ftp.ts): a plain TCP side that sends the file is read with `onread` into large
+// buffers from a small shared pool (1 MiB per read syscall instead of Node's 64 KiB, no Buffer
+// allocated per chunk, nothing for the GC), each buffer written to the other side as it is and
+// recycled once written. The reader pauses when more than RELAY_HIGH bytes wait to be written and
+// resumes below RELAY_LOW (not on every write() === false, which a 1 MiB chunk always is). Per
+// chunk the relay only adds to a byte counter: speed, progress and the stall check read the
+// counters on timers.
 import net from 'node:net';
+import tls from 'node:tls';
+
+const READ_SIZE = 1 << 20;
+const POOL_MAX = 8;
+const RELAY_HIGH = 4 * READ_SIZE;
+const RELAY_LOW = READ_SIZE;
+
+/** Free read buffers, shared by every relay (at most POOL_MAX kept when idle). */
+const pool: Buffer[] = [];
+const takeBuffer = (): Buffer => pool.pop() ?? Buffer.allocUnsafeSlow(READ_SIZE);
+const giveBack = (b: Buffer): void => {
+  if (pool.length < POOL_MAX) pool.push(b);
+};
+
+type Sink = (buf: Buffer, n: number) => void;
+const kSink = Symbol('sessiongate.ftp.sink');
+const kHeld = Symbol('sessiongate.ftp.held');
+interface BigReadSocket extends net.Socket {
+  /** Where reads go (set by the relay). */
+  [kSink]?: Sink;
+  /** Reads that came before the relay (none while the socket stays paused, as it does). */
+  [kHeld]?: Buffer[];
+}
+
+/**
+ * The same connection as `s` (a paused plain TCP socket that has read nothing yet) behind a new
+ * net.Socket that reads with `onread` into pooled READ_SIZE buffers, handed to the relay's sink.
+ * `s` must not be used afterwards (it is released without closing the connection). Anything else
+ * (a TLS socket, data already read, no handle) comes back unchanged and is relayed with 'data'.
+ */
+export function withBigReads(s: net.Socket): net.Socket {
+  const internal = s as net.Socket & { _handle?: { useUserBuffer?: unknown } | null };
+  const handle = internal._handle;
+  if (s instanceof tls.TLSSocket || s.destroyed || s.connecting || s.readableLength > 0 || !handle || typeof handle.useUserBuffer !== 'function') return s;
+  let fast!: BigReadSocket;
+  const opts = {
+    handle,
+    allowHalfOpen: true,
+    pauseOnCreate: true,
+    readable: true,
+    writable: true,
+    onread: {
+      buffer: takeBuffer,
+      callback: (n: number, buf: Buffer) => {
+        const sink = fast[kSink];
+        if (sink) sink(buf, n);
+        else (fast[kHeld] ??= []).push(Buffer.from(buf.subarray(0, n)));
+      },
+    },
+  };
+  internal._handle = null;
+  fast = new net.Socket(opts as net.SocketConstructorOpts) as BigReadSocket;
+  // Only the old wrapper goes (no handle left to close); its server counts the connection as gone.
+  s.destroy();
+  return fast;
+}
 
 /** Hands out passive ports from a range (or port 0 = the system's choice when there is none). */
 export class PortPool {
@@ -120,9 +184,9 @@ export interface RelayResult {
 }
 
 /**
- * Relays between the client's and the server's data connections until both are closed.
- * onBytes is called for every chunk (for progress: no allocation). stall cuts both sides when no
- * byte moved for `stallMs`.
+ * Relays between the client's and the server's data connections until both are closed. `down`
+ * and `up` count the bytes (read them for progress). stall cuts both sides when no byte moved for
+ * `stallMs`.
  */
 export class DataRelay {
   down = 0;
@@ -130,6 +194,7 @@ export class DataRelay {
   private clean = true;
   private closed = 0;
   private lastMove = Date.now();
+  private lastTotal = 0;
   private readonly timer: NodeJS.Timeout;
   readonly done: Promise<RelayResult>;
   private resolveDone!: (r: RelayResult) => void;
@@ -143,7 +208,6 @@ export class DataRelay {
     private readonly client: net.Socket,
     private readonly server: net.Socket,
     stallMs: number,
-    onBytes: (n: number, dir: 'down' | 'up') => void,
   ) {
     this.done = new Promise((r) => (this.resolveDone = r));
     this.settledDown = new Promise((r) => (this.resolveDown = r));
@@ -159,14 +223,9 @@ export class DataRelay {
       this.clientFinished = true;
       down();
     });
-    this.pump(server, client, (n) => {
-      this.down += n;
-      onBytes(n, 'down');
-    });
-    this.pump(client, server, (n) => {
-      this.up += n;
-      onBytes(n, 'up');
-    });
+    for (const s of [client, server]) s.setNoDelay(true);
+    this.pump(server, client, (n) => (this.down += n));
+    this.pump(client, server, (n) => (this.up += n));
     for (const s of [client, server]) {
       s.on('error', () => {
         this.clean = false;
@@ -184,23 +243,59 @@ export class DataRelay {
         }
       });
     }
-    this.timer = setInterval(() => {
-      if (Date.now() - this.lastMove >= stallMs) this.abort();
-    }, Math.min(stallMs, 1000));
+    this.timer = setInterval(
+      () => {
+        const now = Date.now();
+        const total = this.down + this.up;
+        if (total !== this.lastTotal) {
+          this.lastTotal = total;
+          this.lastMove = now;
+        } else if (now - this.lastMove >= stallMs) this.abort();
+      },
+      Math.max(50, Math.min(stallMs / 2, 1000)),
+    );
     this.timer.unref();
   }
 
   private pump(src: net.Socket, dst: net.Socket, count: (n: number) => void): void {
+    let paused = false;
+    const fast = src as BigReadSocket;
+    // Large pooled reads (withBigReads): each buffer goes back to the pool once written.
+    const sink: Sink = (buf, n) => {
+      count(n);
+      dst.write(buf.subarray(0, n), () => {
+        giveBack(buf);
+        if (paused && dst.writableLength <= RELAY_LOW) {
+          paused = false;
+          src.resume();
+        }
+      });
+      if (!paused && dst.writableLength > RELAY_HIGH) {
+        paused = true;
+        src.pause();
+      }
+    };
+    fast[kSink] = sink;
+    for (const b of fast[kHeld]?.splice(0) ?? []) {
+      count(b.length);
+      dst.write(b);
+    }
+    // Everything else (TLS, a socket that could not be switched): 'data' chunks.
     src.on('data', (chunk: Buffer) => {
-      this.lastMove = Date.now();
       count(chunk.length);
-      if (!dst.write(chunk)) src.pause();
+      dst.write(chunk);
+      if (!paused && dst.writableLength > RELAY_HIGH) {
+        paused = true;
+        src.pause();
+      }
     });
-    dst.on('drain', () => src.resume());
-    src.on('end', () => {
-      this.lastMove = Date.now();
-      dst.end();
+    dst.on('drain', () => {
+      if (paused) {
+        paused = false;
+        src.resume();
+      }
     });
+    src.on('end', () => dst.end());
     src.resume();
   }
 

@@ -11,6 +11,7 @@ import type { Clock, Logger } from '../core/runtime.js';
 import type { Emitter } from '../../recorder/emitter.js';
 import { PortPool } from './data.js';
 import { FtpSession, type FtpDirectory } from './session.js';
+import { loadListenerTls, upstreamTlsPolicy, type UpstreamTls } from './tls.js';
 
 export type { FtpDirectory } from './session.js';
 
@@ -37,6 +38,10 @@ export function createFtpFrontend(listener: FtpListenerConfig, cfg: FtpConfig, d
   const { logger } = deps;
   const { servers, defaultServer } = listenerServers(listener, cfg);
   const pool = new PortPool(listener.passive_ports);
+  // Certificates and CA files are read now: a bad one stops the start with a clear error.
+  const tls = listener.tls ? loadListenerTls(listener.name, listener.tls) : undefined;
+  const policies = new Map<FtpServerConfig, UpstreamTls>([...servers.values()].map((s) => [s, upstreamTlsPolicy(s)]));
+  const upstreamTls = (s: FtpServerConfig) => policies.get(s) ?? upstreamTlsPolicy(s);
   const sessions = new Set<FtpSession>();
   let server: net.Server | undefined;
   let port = -1;
@@ -44,7 +49,7 @@ export function createFtpFrontend(listener: FtpListenerConfig, cfg: FtpConfig, d
 
   const onConnection = (sock: net.Socket) => {
     if (closing) return void sock.destroy();
-    const s = new FtpSession(sock, { ...deps, listener, servers, defaultServer, pool, closing: () => closing });
+    const s = new FtpSession(sock, { ...deps, listener, servers, defaultServer, pool, closing: () => closing, upstreamTls, ...(tls ? { tls } : {}) });
     sessions.add(s);
     void s.whenClosed.then(() => sessions.delete(s));
   };
@@ -68,6 +73,7 @@ export function createFtpFrontend(listener: FtpListenerConfig, cfg: FtpConfig, d
       });
     },
     addresses(): BoundAddress[] {
+      // Explicit FTPS starts in clear text (AUTH TLS): the port itself is not a TLS port.
       return port < 0 ? [] : [{ host: listener.listen.host, port, tls: false }];
     },
     async close(graceMs = 0) {

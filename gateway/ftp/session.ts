@@ -8,11 +8,18 @@
 // - PORT/EPRT: allowed only to the client's own IP and a port above 1023 (FTP bounce); the
 //   gateway then still uses passive mode toward the server, and connects to the client itself when
 //   the transfer command is sent.
-// - AUTH/PBSZ/PROT/CCC are refused (no TLS in this version) and AUTH is removed from FEAT.
+// - AUTH TLS (explicit FTPS, tls.ts): with the listener's certificate the gateway answers 234 and
+//   upgrades the client's control connection itself (lines the client pipelined after AUTH are
+//   dropped: nothing sent in clear can act on the TLS session), answers PBSZ/PROT, and wraps the
+//   client's data connections after PROT P. Toward the server it does its own AUTH TLS at USER
+//   (upstream_tls) and then protects every data connection (PBSZ 0, PROT P), whatever the client
+//   chose. Without a certificate AUTH/PBSZ/PROT are refused and AUTH is removed from FEAT; CCC is
+//   always refused.
 // The final reply of a transfer reaches the client only once the data relay has finished, so the
 // recorded byte count and result (ok / aborted / failed) are the ones the client saw.
 import net from 'node:net';
 import { posix } from 'node:path';
+import type tls from 'node:tls';
 import type { FtpListenerConfig, FtpServerConfig } from '../../config/schema.js';
 import type { AccessControl } from '../core/access.js';
 import { newId } from '../core/ids.js';
@@ -20,10 +27,11 @@ import type { LiveSessionHandle, SessionRegistry } from '../core/registry.js';
 import type { Clock, Logger } from '../core/runtime.js';
 import type { Emitter } from '../../recorder/emitter.js';
 import type { EndReason, ServerRef, TransferDirection, TransferResult, UserRef } from '../../recorder/events.js';
-import { connectData, DataRelay, openPassive, sameIp, type PassiveWait, type PortPool } from './data.js';
+import { connectData, DataRelay, openPassive, sameIp, withBigReads, type PassiveWait, type PortPool } from './data.js';
 import { LineSplitter, parseCommand, printable, type Command } from './lines.js';
 import { encodeReply, parseEpsv, parseOpeningSize, parsePasv, parsePwd, reply, replyText, type Reply } from './replies.js';
 import { SpeedMeter } from './speed.js';
+import { serverTls, type UpstreamTls } from './tls.js';
 import { UpstreamControl } from './upstream.js';
 
 /** What the front end needs of the config's `directory` (login -> who; realm `ftp`). */
@@ -45,6 +53,10 @@ export interface FtpSessionDeps {
   pool: PortPool;
   /** True while the front end shuts down. */
   closing: () => boolean;
+  /** The listener's certificate (explicit FTPS toward clients); absent: AUTH is refused. */
+  tls?: tls.SecureContext;
+  /** How each server is reached over TLS (by server name). */
+  upstreamTls: (server: FtpServerConfig) => UpstreamTls;
 }
 
 const MAX_LINE = 4096;
@@ -52,9 +64,14 @@ const MAX_QUEUED_LINES = 64;
 const MAX_STRIKES = 5;
 
 /** Commands recorded as `ftp.command` (they read or change data, or concern the login or data channel). */
-const RECORDED = new Set(['USER', 'PASS', 'ACCT', 'RETR', 'STOR', 'STOU', 'APPE', 'DELE', 'RNFR', 'RNTO', 'MKD', 'XMKD', 'RMD', 'XRMD', 'CWD', 'XCWD', 'CDUP', 'XCUP', 'LIST', 'NLST', 'MLSD', 'MLST', 'SIZE', 'MDTM', 'REST', 'SITE', 'ALLO', 'ABOR', 'PORT', 'EPRT', 'AUTH', 'SMNT', 'REIN']);
+const RECORDED = new Set(['USER', 'PASS', 'ACCT', 'RETR', 'STOR', 'STOU', 'APPE', 'DELE', 'RNFR', 'RNTO', 'MKD', 'XMKD', 'RMD', 'XRMD', 'CWD', 'XCWD', 'CDUP', 'XCUP', 'LIST', 'NLST', 'MLSD', 'MLST', 'SIZE', 'MDTM', 'REST', 'SITE', 'ALLO', 'ABOR', 'PORT', 'EPRT', 'AUTH', 'PBSZ', 'PROT', 'CCC', 'SMNT', 'REIN']);
 const TRANSFERS: Record<string, TransferDirection> = { RETR: 'download', STOR: 'upload', STOU: 'upload', APPE: 'upload', LIST: 'list', NLST: 'list', MLSD: 'list' };
-const PRE_LOGIN_FEAT = reply(211, 'Features:\n EPRT\n EPSV\n MDTM\n PASV\n REST STREAM\n SIZE\n TVFS\nEnd');
+// reply() starts each inner line with the one space RFC 2389 asks for.
+const PRE_LOGIN_FEAT = reply(211, 'Features:\nEPRT\nEPSV\nMDTM\nPASV\nREST STREAM\nSIZE\nTVFS\nEnd');
+const PRE_LOGIN_FEAT_TLS = reply(211, 'Features:\nAUTH TLS\nEPRT\nEPSV\nMDTM\nPASV\nPBSZ\nPROT\nREST STREAM\nSIZE\nTVFS\nEnd');
+const TLS_FEATURES = [' AUTH TLS', ' PBSZ', ' PROT'];
+/** AUTH mechanisms taken as TLS (RFC 4217 and the older draft's names; SSL and TLS-P also protect data at once). */
+const AUTH_MECHS = new Set(['TLS', 'TLS-C', 'SSL', 'TLS-P']);
 const VERB_RE = /^[A-Z]{3,4}$/;
 
 interface DataSetup {
@@ -82,7 +99,23 @@ interface Transfer {
 
 export class FtpSession {
   private readonly ip: string;
-  private readonly splitter = new LineSplitter(MAX_LINE);
+  /** The local address of the client's control connection (where passive listeners open). */
+  private readonly localAddr: string;
+  private splitter = new LineSplitter(MAX_LINE);
+  /** The client's control connection: the TCP socket, or the TLSSocket over it after AUTH TLS. */
+  private sock: net.Socket;
+  /** AUTH seen in the client's input: nothing more is read in clear until it is answered. */
+  private upgrading = false;
+  /** The AUTH mechanism the client's control connection was upgraded with (TLS on it). */
+  private clientTls: string | undefined;
+  private pbsz = false;
+  /** Data protection toward the client (PROT): C clear, P TLS. */
+  private prot: 'C' | 'P' = 'C';
+  /** Data protection toward the server: P once its control connection is TLS and PROT P was accepted. */
+  private upstreamProt: 'C' | 'P' = 'C';
+  private readonly onDataFn = (chunk: Buffer) => this.onData(chunk);
+  private readonly onErrorFn = (e: Error) => this.deps.logger.debug({ err: e, ip: this.ip }, this.clientTls ? 'ftp client TLS connection error' : 'ftp client connection error');
+  private readonly onCloseFn = () => void this.onClose();
   private readonly inbox: Buffer[] = [];
   private busy = false;
   private strikes = 0;
@@ -120,16 +153,18 @@ export class FtpSession {
   private resolveClosed!: () => void;
 
   constructor(
-    private readonly sock: net.Socket,
+    sock: net.Socket,
     private readonly deps: FtpSessionDeps,
   ) {
+    this.sock = sock;
     this.ip = (sock.remoteAddress ?? '').replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, '$1');
+    this.localAddr = sock.localAddress ?? '';
     this.lastActivity = deps.clock.now();
     this.whenClosed = new Promise((r) => (this.resolveClosed = r));
     sock.setNoDelay(true);
-    sock.on('data', (chunk: Buffer) => this.onData(chunk));
-    sock.on('error', (e) => deps.logger.debug({ err: e, ip: this.ip }, 'ftp client connection error'));
-    sock.on('close', () => void this.onClose());
+    sock.on('data', this.onDataFn);
+    sock.on('error', this.onErrorFn);
+    sock.on('close', this.onCloseFn);
     this.write(reply(220, 'Sessiongate FTP gateway ready. Log in as USER login or USER login@server.'));
     const l = deps.listener;
     this.timers.push(
@@ -158,6 +193,13 @@ export class FtpSession {
         const verb = parseCommand(ev.line).verb;
         if (this.transfer && (verb === 'ABOR' || verb === 'STAT')) void this.urgent(ev.line);
         else this.inbox.push(ev.line);
+        if (verb === 'AUTH' && this.deps.tls && !this.clientTls && !this.login) {
+          // What follows AUTH is either the TLS handshake (read by the TLS socket) or clear text
+          // the client sent without waiting for 234: dropped, never run as commands.
+          this.upgrading = true;
+          this.sock.pause();
+          break;
+        }
       } else if (ev.kind === 'too_long') {
         this.strike(reply(500, `Command line too long (the limit is ${MAX_LINE} bytes).`), 'line too long');
       } else {
@@ -168,7 +210,7 @@ export class FtpSession {
       if (this.endReason || this.closed) return;
     }
     // A client that sends faster than commands are answered is read no further until they are.
-    if (this.inbox.length >= MAX_QUEUED_LINES) this.sock.pause();
+    if (this.inbox.length >= MAX_QUEUED_LINES || this.upgrading) this.sock.pause();
     this.pump();
   }
 
@@ -186,7 +228,7 @@ export class FtpSession {
   private pump(): void {
     if (this.busy || this.endReason || this.closed) return;
     const line = this.inbox.shift();
-    if (this.inbox.length < MAX_QUEUED_LINES / 2 && this.sock.isPaused()) this.sock.resume();
+    if (!this.upgrading && this.inbox.length < MAX_QUEUED_LINES / 2 && this.sock.isPaused()) this.sock.resume();
     if (!line) return;
     this.busy = true;
     this.lastActivity = this.deps.clock.now();
@@ -227,7 +269,7 @@ export class FtpSession {
         if (!this.upstream || !this.pendingLogin) return this.write(reply(503, 'Login with USER first.'));
         return this.loginReply(await this.upstream.send(line));
       case 'FEAT':
-        return this.write(PRE_LOGIN_FEAT);
+        return this.write(this.deps.tls ? PRE_LOGIN_FEAT_TLS : PRE_LOGIN_FEAT);
       case 'SYST':
         return this.write(reply(215, 'UNIX Type: L8'));
       case 'NOOP':
@@ -237,12 +279,92 @@ export class FtpSession {
       case 'OPTS':
         return this.write(/^utf8 on$/i.test(c.text.trim()) ? reply(200, 'Always in UTF8 mode.') : reply(501, 'Option not understood.'));
       case 'AUTH':
-        return this.write(reply(502, 'AUTH not available: this gateway does not offer TLS.'));
+        if (!this.deps.tls) return this.write(reply(502, 'AUTH not available: this gateway does not offer TLS.'));
+        return this.auth(c);
+      case 'PBSZ':
+      case 'PROT':
+        if (!this.deps.tls) return this.write(reply(530, 'Please login with USER and PASS.'));
+        return this.protection(c);
+      case 'CCC':
+        if (!this.deps.tls) return this.write(reply(530, 'Please login with USER and PASS.'));
+        return this.write(reply(534, 'CCC refused: the control connection stays protected.'));
       case 'QUIT':
         return this.hangUp(reply(221, 'Goodbye.'));
       default:
         return this.write(reply(530, 'Please login with USER and PASS.'));
     }
+  }
+
+  // ---------- explicit FTPS toward the client ----------
+
+  /** AUTH before login with a certificate configured: 234, then the TLS handshake on the same connection. */
+  private async auth(c: Command): Promise<void> {
+    const ctx = this.deps.tls!;
+    const mech = c.text.trim().toUpperCase();
+    const refuse = (r: Reply) => {
+      this.upgrading = false;
+      this.write(r);
+      if (this.sock.isPaused() && this.inbox.length < MAX_QUEUED_LINES / 2) this.sock.resume();
+    };
+    if (this.clientTls) return refuse(reply(503, 'Already using TLS.'));
+    if (!AUTH_MECHS.has(mech)) return refuse(reply(504, 'AUTH mechanism not supported: use AUTH TLS.'));
+    const raw = this.sock;
+    raw.off('data', this.onDataFn);
+    raw.pause();
+    // Nothing the client sent in clear after AUTH is run, and a USER sent before it is forgotten.
+    this.inbox.length = 0;
+    this.splitter = new LineSplitter(MAX_LINE);
+    this.pendingLogin = undefined;
+    const ok = await new Promise<boolean>((resolve) => {
+      if (raw.destroyed || raw.writableEnded) return resolve(false);
+      raw.write(encodeReply(reply(234, `AUTH ${mech} ok: start the TLS handshake.`)), (e) => resolve(!e));
+    });
+    if (!ok || this.closed || raw.destroyed) return;
+    const ts = serverTls(raw, ctx);
+    this.sock = ts;
+    this.clientTls = mech;
+    if (mech === 'SSL' || mech === 'TLS-P') {
+      // The older draft's mechanisms protect data connections at once.
+      this.pbsz = true;
+      this.prot = 'P';
+    }
+    ts.on('data', this.onDataFn);
+    ts.on('error', this.onErrorFn);
+    ts.on('close', this.onCloseFn);
+    this.upgrading = false;
+  }
+
+  /** PBSZ and PROT (only after AUTH TLS; PBSZ before PROT, RFC 4217). */
+  private protection(c: Command): void {
+    const v = c.verb;
+    const arg = c.text.trim().toUpperCase();
+    const answer = (code: number, text: string, detail?: string) => {
+      this.command(v, c.text, code, detail);
+      this.write(reply(code, text));
+    };
+    if (!this.clientTls) return answer(503, `${v} needs AUTH TLS first.`, 'refused: no AUTH TLS');
+    if (v === 'PBSZ') {
+      if (!/^\d+$/.test(arg)) return answer(501, 'PBSZ needs a number (0 for TLS).');
+      this.pbsz = true;
+      return answer(200, 'PBSZ=0');
+    }
+    if (!this.pbsz) return answer(503, 'PBSZ first (PBSZ 0).', 'refused: no PBSZ');
+    if (arg === 'P' || arg === 'C') {
+      if (arg === 'C' && this.deps.listener.require_tls) return answer(534, 'Data connections must be protected on this gateway: use PROT P.', 'refused: require_tls');
+      this.prot = arg;
+      this.state({ ...this.tlsDetails() });
+      return answer(200, `Protection level set to ${arg}.`);
+    }
+    if (arg === 'S' || arg === 'E') return answer(536, `Protection level ${arg} not supported: use P or C.`);
+    return answer(504, 'PROT takes C or P.');
+  }
+
+  /** TLS as shown in the live state: the client's side and the server's. */
+  private tlsDetails(): { client_tls: string; server_tls: string } {
+    return {
+      client_tls: !this.clientTls ? 'off' : this.prot === 'P' ? 'control+data' : 'control',
+      server_tls: !this.upstream?.secure ? 'off' : this.upstreamProt === 'P' ? 'control+data' : 'control',
+    };
   }
 
   /** `login@server` picks a server of this listener; anything else is a login for the default server. */
@@ -260,12 +382,15 @@ export class FtpSession {
     if (!wanted) return this.write(reply(501, 'USER needs a login.'));
     const { login, server } = this.pick(wanted);
     this.pendingLogin = undefined;
+    if (this.deps.listener.require_tls && !this.clientTls) return this.loginRefused(login, server, 'tls_required', reply(530, 'TLS required: send AUTH TLS before USER (explicit FTPS).'));
     if (this.deps.access.check({ ip: this.ip, login })) return this.loginRefused(login, server, 'locked', reply(530, 'Login refused: this login or address is locked.'));
     if (!this.upstream || this.server !== server || this.upstream.closed) {
       this.upstream?.destroy();
       this.upstream = undefined;
+      this.upstreamProt = 'C';
+      let ctl: UpstreamControl;
       try {
-        const { ctl } = await UpstreamControl.connect(server.host, server.port, server.connect_timeout);
+        ({ ctl } = await UpstreamControl.connect(server.host, server.port, server.connect_timeout));
         this.upstream = ctl;
         this.server = server;
         ctl.onUnsolicited = (r) => this.unsolicited(r);
@@ -275,6 +400,24 @@ export class FtpSession {
         this.refused(login, 'server_unavailable', { server: server.name });
         return this.hangUp(reply(421, 'Service not available: the server cannot be reached.'));
       }
+      const policy = this.deps.upstreamTls(server);
+      if (policy.mode !== 'off') {
+        let secure: boolean;
+        try {
+          secure = await ctl.startTls(policy, server.connect_timeout);
+        } catch (e) {
+          this.deps.logger.error({ err: e, server: server.name }, 'ftp server: TLS failed (the login is refused; see upstream_ca, upstream_fingerprint, upstream_tls)');
+          this.refused(login, 'server_tls_failed', { server: server.name });
+          return this.hangUp(reply(421, 'Service not available: TLS with the server failed.'));
+        }
+        if (!secure && policy.mode === 'required') {
+          this.deps.logger.error({ server: server.name }, 'ftp server refused AUTH TLS and upstream_tls is required: login refused');
+          this.refused(login, 'server_tls_refused', { server: server.name });
+          return this.hangUp(reply(421, 'Service not available: the server does not offer TLS.'));
+        }
+        // Data protection now when the server takes it before login (vsftpd does), else after 230.
+        if (secure) await this.protectUpstream();
+      }
     }
     const r = await this.upstream.send(`USER ${login}`);
     if (r.code === 331 || r.code === 332) this.pendingLogin = login;
@@ -283,6 +426,17 @@ export class FtpSession {
       return this.loginReply(r);
     } else if (r.code === 530) return this.loginRefused(login, server, 'bad_credentials', r);
     this.write(r);
+  }
+
+  /** PBSZ 0 and PROT P toward a server whose control connection is TLS; true when accepted. */
+  private async protectUpstream(): Promise<boolean> {
+    const up = this.upstream!;
+    const pbsz = await up.send('PBSZ 0');
+    if (pbsz.code < 200 || pbsz.code >= 300) return false;
+    const prot = await up.send('PROT P');
+    if (prot.code < 200 || prot.code >= 300) return false;
+    this.upstreamProt = 'P';
+    return true;
   }
 
   private async pass(_c: Command, line: Buffer): Promise<void> {
@@ -295,9 +449,9 @@ export class FtpSession {
     return this.loginReply(await this.upstream.send(line));
   }
 
-  private loginReply(r: Reply): void {
+  private loginReply(r: Reply): void | Promise<void> {
     const login = this.pendingLogin!;
-    if (r.code === 230) return void this.loggedInNow(login, r);
+    if (r.code === 230) return this.loggedInNow(login, r);
     if (r.code === 332) return this.write(r);
     this.pendingLogin = undefined;
     if (r.code === 530 || (r.code >= 400 && r.code < 600)) return this.loginRefused(login, this.server!, 'bad_credentials', r);
@@ -325,6 +479,11 @@ export class FtpSession {
   private async loggedInNow(login: string, r: Reply): Promise<void> {
     const { clock, emitter, registry, listener } = this.deps;
     const server = this.server!;
+    if (this.upstream!.secure && this.upstreamProt !== 'P' && !(await this.protectUpstream().catch(() => false)) && this.deps.upstreamTls(server).mode === 'required') {
+      this.deps.logger.error({ server: server.name }, 'ftp server refused PROT P and upstream_tls is required: login refused');
+      this.refused(login, 'server_tls_refused', { server: server.name, reply_code: 230 });
+      return this.hangUp(reply(421, 'Service not available: the server does not protect data connections.'));
+    }
     this.login = login;
     this.pendingLogin = undefined;
     this.sessionId = newId(clock.now());
@@ -335,6 +494,11 @@ export class FtpSession {
     this.user = { login, ...(dir?.name ? { name: dir.name } : {}), ...(dir?.email ? { email: dir.email } : {}), ...(dir?.type ? { role: dir.type } : {}) };
     this.client = dir?.client;
     emitter.emit({ type: 'session.start', session_id: this.sessionId, protocol: 'ftp', listener: listener.name, ip: this.ip, user: this.user, ...(this.client ? { client: this.client } : {}), account: login, server: this.serverRef(), connected_from: 'proxy' });
+    if (this.clientTls) {
+      this.command('AUTH', this.clientTls, 234);
+      if (this.pbsz) this.command('PBSZ', '0', 200);
+      if (this.prot === 'P') this.command('PROT', 'P', 200);
+    }
     this.command('USER', login, 331);
     this.command('PASS', undefined, 230);
     // Where the login lands: asked before the client's next command is read.
@@ -344,7 +508,7 @@ export class FtpSession {
     } catch {
       /* the close handler ends the session */
     }
-    this.details = { user_type: userType, status: 'idle', server: server.name, domain: server.domain ?? server.name, host: server.host, cwd: this.cwd, session_id: this.sessionId };
+    this.details = { user_type: userType, status: 'idle', server: server.name, domain: server.domain ?? server.name, host: server.host, cwd: this.cwd, session_id: this.sessionId, ...this.tlsDetails() };
     this.handle = registry.register(
       { id: `ftp:${this.sessionId}`, protocol: 'ftp', listener: listener.name, ip: this.ip, user: this.user, ...(this.client ? { client: this.client } : {}), kind: userType, login, details: { ...this.details } },
       (actor, reason) => {
@@ -365,7 +529,13 @@ export class FtpSession {
   private async loggedIn(c: Command, line: Buffer): Promise<void> {
     const up = this.upstream!;
     const v = c.verb;
-    if (v in TRANSFERS) return this.runTransfer(c, line);
+    if (v in TRANSFERS) {
+      if (this.deps.listener.require_tls && this.prot !== 'P') {
+        this.command(v, c.text, 522, 'refused: data connection not protected (require_tls)');
+        return this.write(reply(522, 'Data connections must be protected: send PBSZ 0 and PROT P first.'));
+      }
+      return this.runTransfer(c, line);
+    }
     switch (v) {
       case 'USER':
       case 'PASS':
@@ -384,12 +554,26 @@ export class FtpSession {
       case 'PBSZ':
       case 'PROT':
       case 'CCC':
-        if (v === 'AUTH') this.command(v, c.text, 502, 'refused: no TLS on this gateway');
-        return this.write(reply(502, `${v} not available: this gateway does not offer TLS.`));
+        if (!this.deps.tls) {
+          if (v === 'AUTH') this.command(v, c.text, 502, 'refused: no TLS on this gateway');
+          return this.write(reply(502, `${v} not available: this gateway does not offer TLS.`));
+        }
+        if (v === 'AUTH') {
+          this.upgrading = false;
+          if (this.sock.isPaused() && this.inbox.length < MAX_QUEUED_LINES / 2) this.sock.resume();
+          this.command(v, c.text, 503, this.clientTls ? 'refused: already TLS' : 'refused: AUTH after login');
+          return this.write(reply(503, this.clientTls ? 'Already using TLS.' : 'AUTH TLS must come before USER: reconnect and send AUTH TLS first.'));
+        }
+        if (v === 'CCC') {
+          this.command(v, c.text, 534, 'refused: the control connection stays protected');
+          return this.write(reply(534, 'CCC refused: the control connection stays protected.'));
+        }
+        return this.protection(c);
       case 'FEAT': {
         const r = await up.send(line);
         if (r.code !== 211) return this.write(r);
         const keep = r.lines.filter((l, i) => i === 0 || i === r.lines.length - 1 || !/^\s*(AUTH|PBSZ|PROT|CCC|SSCN|CPSV)\b/i.test(l));
+        if (this.deps.tls && keep.length >= 2) keep.splice(keep.length - 1, 0, ...TLS_FEATURES);
         return this.write({ code: r.code, lines: keep });
       }
       case 'QUIT': {
@@ -492,7 +676,10 @@ export class FtpSession {
     }
     if (port === undefined) return last && last.code >= 400 ? last : reply(425, 'Cannot open a data connection to the server.');
     try {
-      return await connectData(up.remoteAddress, port, this.deps.listener.data_timeout);
+      const sock = await connectData(up.remoteAddress, port, this.deps.listener.data_timeout);
+      // The server's TLS handshake on it starts when it runs the transfer command.
+      if (this.upstreamProt === 'P') return up.dataTls(sock, this.deps.upstreamTls(this.server!));
+      return sock;
     } catch (e) {
       this.deps.logger.warn({ err: e, server: this.server?.name }, 'ftp data connection to the server failed');
       return reply(425, 'Cannot open a data connection to the server.');
@@ -506,7 +693,7 @@ export class FtpSession {
       return this.write(reply(200, 'EPSV ALL ok.'));
     }
     if (!epsv && this.epsvAll) return this.write(reply(503, 'Only EPSV after EPSV ALL.'));
-    const local = (this.sock.localAddress ?? '').replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, '$1');
+    const local = this.localAddr.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, '$1');
     const announce = this.deps.listener.passive_address ?? local;
     if (!epsv && !net.isIPv4(announce)) return this.write(reply(425, 'PASV is IPv4 only: use EPSV.'));
     this.closeData();
@@ -514,7 +701,7 @@ export class FtpSession {
     if (!(upSock instanceof net.Socket)) return this.write(upSock);
     let wait: PassiveWait;
     try {
-      wait = await openPassive(this.deps.pool, this.sock.localAddress ?? local, this.ip, this.deps.listener.data_timeout, (from) => {
+      wait = await openPassive(this.deps.pool, this.localAddr || local, this.ip, this.deps.listener.data_timeout, (from) => {
         this.deps.logger.warn({ ip: this.ip, from, session_id: this.sessionId }, 'ftp data connection from a foreign address refused');
       });
     } catch (e) {
@@ -522,15 +709,16 @@ export class FtpSession {
       this.deps.logger.error({ err: e }, 'no passive port available');
       return this.write(reply(425, 'No passive port available.'));
     }
-    this.data = {
+    const setup: DataSetup = {
       upstream: upSock,
       passive: wait,
       close: () => {
-        upSock.destroy();
+        setup.upstream.destroy();
         wait.close();
         void wait.socket.then((s) => s?.destroy());
       },
     };
+    this.data = setup;
     if (epsv) return this.write(reply(229, `Entering Extended Passive Mode (|||${wait.port}|)`));
     const h = announce.split('.').join(',');
     this.write(reply(227, `Entering Passive Mode (${h},${wait.port >> 8},${wait.port & 255}).`));
@@ -553,7 +741,8 @@ export class FtpSession {
       this.command(v, c.text, upSock.code);
       return this.write(upSock);
     }
-    this.data = { upstream: upSock, active: target, close: () => upSock.destroy() };
+    const setup: DataSetup = { upstream: upSock, active: target, close: () => setup.upstream.destroy() };
+    this.data = setup;
     this.command(v, c.text, 200);
     this.write(reply(200, `${v} command successful. Consider using EPSV.`));
   }
@@ -587,17 +776,23 @@ export class FtpSession {
           this.deps.logger.info({ err: e, ip: this.ip }, 'ftp active data connection to the client failed');
           return undefined;
         });
-    const relayDone = clientSock.then((s) => {
-      if (!s || s.destroyed || data.upstream.destroyed || this.endReason) {
-        s?.destroy();
+    const protect = this.prot === 'P' ? this.deps.tls : undefined;
+    const relayDone = clientSock.then((raw) => {
+      if (!raw || raw.destroyed || data.upstream.destroyed || this.endReason) {
+        raw?.destroy();
         data.upstream.destroy();
         return undefined;
       }
-      const relay = new DataRelay(s, data.upstream, this.deps.listener.data_timeout, (n) => {
-        t.bytes += n;
-        t.meter.add(n, this.deps.clock.now());
-        this.lastActivity = this.deps.clock.now();
-      });
+      // PROT P: the client is the TLS client of the data connection, whichever side connected.
+      // The side that sends the file is read in large chunks (data.ts withBigReads).
+      const s = protect ? serverTls(raw, protect) : direction === 'upload' ? withBigReads(raw) : raw;
+      if (protect) {
+        const ts = s as tls.TLSSocket;
+        ts.on('error', (e) => this.deps.logger.debug({ err: e, ip: this.ip }, 'ftp client data TLS error'));
+        ts.once('secure', () => this.deps.logger.debug({ ip: this.ip, session_id: this.sessionId, resumed: ts.isSessionReused(), protocol: ts.getProtocol() }, 'ftp client data connection: TLS'));
+      }
+      if (direction !== 'upload') data.upstream = withBigReads(data.upstream);
+      const relay = new DataRelay(s, data.upstream, this.deps.listener.data_timeout);
       t.relay = relay;
       if (t.aborted || this.endReason) relay.abort();
       // Downloads and listings are complete for the client once the last byte and the EOF are
@@ -668,8 +863,15 @@ export class FtpSession {
     return Math.min(100, Math.round(((t.offset + t.bytes) * 1000) / t.size) / 10);
   }
 
+  /** Every 500 ms of a transfer: bytes, speed and progress from the relay's counters. */
   private tick(t: Transfer): void {
     const now = this.deps.clock.now();
+    const moved = t.relay ? t.relay.down + t.relay.up : 0;
+    if (moved > t.bytes) {
+      t.meter.add(moved - t.bytes, now);
+      t.bytes = moved;
+      this.lastActivity = now;
+    }
     const p = this.progress(t);
     this.details = { ...this.details, speed: t.meter.rate(now), bytes: t.offset + t.bytes, ...(p !== undefined ? { progress: p } : {}) };
     this.handle?.touch(this.details);

@@ -4,7 +4,9 @@
 // PWD) stay paired. A reply nobody waits for (e.g. `421 Timeout` from the server) goes to
 // onUnsolicited. Any protocol error or close rejects every waiter.
 import net from 'node:net';
+import type tls from 'node:tls';
 import { ReplyError, ReplyParser, type Reply } from './replies.js';
+import { clientTls, type UpstreamTls } from './tls.js';
 
 interface Waiter {
   prelim: ((r: Reply) => void) | undefined;
@@ -15,25 +17,34 @@ interface Waiter {
 export class UpstreamClosed extends Error {}
 
 export class UpstreamControl {
-  private readonly parser = new ReplyParser();
+  private parser = new ReplyParser();
   private readonly waiters: Waiter[] = [];
   private closedWith: Error | undefined;
+  private address: string;
+  /** The TLS session to resume on data connections (the newest ticket the server gave). */
+  tlsSession: Buffer | undefined;
+  /** The control connection is TLS (after a 234 to AUTH TLS and a handshake that passed). */
+  secure = false;
   onUnsolicited: (r: Reply) => void = () => undefined;
   onClose: (e: Error) => void = () => undefined;
 
-  private constructor(readonly socket: net.Socket) {
+  private readonly onData = (chunk: Buffer) => {
+    let replies: Reply[];
+    try {
+      replies = this.parser.push(chunk);
+    } catch (e) {
+      this.fail(e instanceof ReplyError ? e : new ReplyError(String(e)));
+      this.socket.destroy();
+      return;
+    }
+    for (const r of replies) this.dispatch(r);
+  };
+
+  private constructor(public socket: net.Socket) {
+    this.address = socket.remoteAddress ?? '';
+    socket.once('connect', () => (this.address = socket.remoteAddress ?? ''));
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => {
-      let replies: Reply[];
-      try {
-        replies = this.parser.push(chunk);
-      } catch (e) {
-        this.fail(e instanceof ReplyError ? e : new ReplyError(String(e)));
-        socket.destroy();
-        return;
-      }
-      for (const r of replies) this.dispatch(r);
-    });
+    socket.on('data', this.onData);
     socket.on('error', (e) => this.fail(e));
     socket.on('close', () => this.fail(new UpstreamClosed('the FTP server closed the control connection')));
   }
@@ -66,7 +77,47 @@ export class UpstreamControl {
   }
 
   get remoteAddress(): string {
-    return this.socket.remoteAddress ?? '';
+    return this.address;
+  }
+
+  /**
+   * AUTH TLS toward the server. Resolves false when the server refuses it (any reply but 234: the
+   * connection stays clear); true once the handshake passed the policy. Rejects (and the
+   * connection is closed) when the handshake or the certificate check fails, or after timeoutMs.
+   */
+  async startTls(policy: UpstreamTls, timeoutMs: number): Promise<boolean> {
+    const r = await this.send('AUTH TLS');
+    if (r.code !== 234) return false;
+    if (this.waiters.length) throw new Error('commands pending during AUTH TLS');
+    const raw = this.socket;
+    raw.off('data', this.onData);
+    const { socket, ready } = clientTls(raw, policy, undefined);
+    this.socket = socket;
+    this.parser = new ReplyParser();
+    socket.on('data', this.onData);
+    socket.on('error', (e) => this.fail(e));
+    socket.on('close', () => this.fail(new UpstreamClosed('the FTP server closed the control connection')));
+    socket.on('session', (s: Buffer) => (this.tlsSession = s));
+    const timer = setTimeout(() => socket.destroy(new Error(`TLS handshake with the server not done within ${timeoutMs} ms`)), timeoutMs);
+    try {
+      await ready;
+    } catch (e) {
+      this.fail(e as Error);
+      socket.destroy();
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+    this.secure = true;
+    return true;
+  }
+
+  /** Wraps one of the server's data connections in TLS, resuming the control connection's session. */
+  dataTls(sock: net.Socket, policy: UpstreamTls): tls.TLSSocket {
+    const { socket } = clientTls(sock, policy, this.tlsSession);
+    // Servers that keep single-use tickets hand out a new one on each connection.
+    socket.on('session', (s: Buffer) => (this.tlsSession = s));
+    return socket;
   }
 
   get closed(): boolean {
