@@ -212,10 +212,14 @@ ftp:
     t.ok(rows.find((e) => e.type === 'ftp.command' && e.command === 'PROT' && e.args === 'P' && e.reply_code === 200), 'PROT P recorded');
   });
 
-  await t.test('lftp with ftp:ssl-force: put, ls, get, rm', async (t) => {
+  await t.test('lftp with ftp:ssl-force: put, ls, get, then get in active mode, rm', async (t) => {
     const data = randomBytes(300_000);
     const local = join(work, 'lftp-up.bin');
     const back = join(work, 'lftp-back.bin');
+    // Active mode (the gateway connects to lftp, lftp is still the TLS client there). curl 7.88
+    // cannot do active FTPS at all (it never starts TLS on the accepted connection, direct to
+    // vsftpd too), so lftp checks it.
+    const backActive = join(work, 'lftp-back-active.bin');
     writeFileSync(local, data);
     const script = [
       'set ftp:ssl-force true',
@@ -229,19 +233,23 @@ ftp:
       `put ${local} -o l.bin`,
       'ls',
       `get l.bin -o ${back}`,
+      'set ftp:passive-mode off',
+      `get l.bin -o ${backActive}`,
       'rm l.bin',
       'bye',
     ].join('; ');
     const r = await run(lftp, ['-c', script]);
     t.equal(r.code, 0, `lftp exits 0 ${r.err}`);
     t.equal(sha(readFileSync(back)), sha(data), 'lftp got back what it put');
+    t.equal(sha(readFileSync(backActive)), sha(data), 'and again in active mode');
     t.match(r.out, 'l.bin', 'ls over TLS');
     const rows = await until('the lftp transfers', async () => {
       const all = await transfers();
       return all.find((e) => e.direction === 'remove' && e.path === '/pub/l.bin') ? all : undefined;
     });
     t.ok(rows.find((e) => e.direction === 'upload' && e.path === '/pub/l.bin' && e.bytes === data.length && e.result === 'ok'), 'upload recorded');
-    t.ok(rows.find((e) => e.direction === 'download' && e.path === '/pub/l.bin' && e.bytes === data.length && e.result === 'ok'), 'download recorded');
+    t.equal(rows.filter((e) => e.direction === 'download' && e.path === '/pub/l.bin' && e.bytes === data.length && e.result === 'ok').length, 2, 'both downloads recorded');
+    t.ok(rows.find((e) => e.type === 'ftp.command' && (e.command === 'EPRT' || e.command === 'PORT') && e.reply_code === 200), 'the active-mode command recorded');
   });
 
   await t.test('the live state says TLS on both sides', async (t) => {

@@ -836,8 +836,13 @@ export class FtpSession {
       // The client never opened (or accepted) its data connection.
       result = 'failed';
       out = reply(425, "Can't open data connection.");
-    } else if (t.aborted || final.code === 426 || (okReply && res && !res.clean)) result = 'aborted';
-    else if (okReply && prelim) result = 'ok';
+    } else if (t.aborted || final.code === 426) result = 'aborted';
+    else if (okReply && res && !res.clean) {
+      // The server sent everything, but the client's side was cut (reset, a failed TLS
+      // handshake): the client must not read 226 for a file it did not get whole.
+      result = 'aborted';
+      out = reply(426, 'Connection closed; transfer aborted (the data connection to the client was cut).');
+    } else if (okReply && prelim) result = 'ok';
     else result = 'failed';
     this.finishTransfer(t, result, res, result === 'ok' ? undefined : printable(out.lines[0]!, 200), cwdBefore, out.code);
     this.write(out);
