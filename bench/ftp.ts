@@ -13,19 +13,20 @@
 // best and median count. After the runs the gateway is stopped gracefully and its store is read
 // back: every transfer the gateway carried must be recorded as `ok` with its exact byte count.
 // Every process is stopped by its PID at the end, on errors and on Ctrl-C.
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, statfsSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, statfsSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import net from 'node:net';
 import pino from 'pino';
 import { stringify } from 'yaml';
 import { parseArgs } from '../cli/io.js';
 import { Store } from '../recorder/store/store.js';
-import { ProcessSet, tail, type Child } from './lib/procs.js';
-import { HOST, freePort } from './lib/net.js';
+import { ProcessSet, type Child } from './lib/procs.js';
+import { HOST, freePort, waitForChildPort } from './lib/net.js';
+import { TIE_SCRIPT } from './lib/procs.js';
+import { VSFTPD_BINS, freePortRange, ftpIds, prepareVsftpd, waitForBanner } from './lib/vsftpd.js';
 import { bar, findRoot, type Bar } from './lib/report.js';
 import { UsageError, intFlag, parseOrUsage, withInterrupt, type BenchIo } from './lib/cli.js';
 
@@ -194,114 +195,16 @@ interface Vsftpd {
   stop(): Promise<void>;
 }
 
-function ftpIds(): { uid: number; gid: number } {
-  const line = readFileSync('/etc/passwd', 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith('ftp:'));
-  if (!line) throw new Error('vsftpd needs the `ftp` system user (created by the vsftpd package)');
-  const f = line.split(':');
-  return { uid: Number(f[2]), gid: Number(f[3]) };
-}
-
-async function canBind(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, HOST, () => s.close(() => resolve(true)));
-  });
-}
-
-/** `count` consecutive loopback ports that are free now, in 20000-59999. */
-async function freePortRange(count: number): Promise<{ from: number; to: number }> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const from = 20000 + Math.floor(Math.random() * 40000);
-    let ok = true;
-    for (let p = from; p < from + count && ok; p++) ok = await canBind(p);
-    if (ok) return { from, to: from + count - 1 };
-  }
-  throw new Error('no free port range found');
-}
-
-async function waitForBanner(port: number, ms: number, dead: () => string | undefined): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const why = dead();
-    if (why) throw new Error(why);
-    const ok = await new Promise<boolean>((r) => {
-      const c = net.connect(port, HOST);
-      c.once('data', (d) => {
-        c.destroy();
-        r(d.toString().startsWith('220'));
-      });
-      c.on('error', () => r(false));
-      c.setTimeout(1000, () => (c.destroy(), r(false)));
-    });
-    if (ok) return;
-    if (Date.now() > end) throw new Error(`nothing answered 220 on ${port} within ${ms} ms`);
-    await sleep(50);
-  }
-}
-
 /**
  * vsftpd in the foreground under `/bin/sh`, which holds the read end of a pipe from this process
  * and kills vsftpd when it reads EOF: the kernel closes the pipe however this process ends.
  */
 export async function startVsftpd(dir: string): Promise<Vsftpd> {
-  const bin = ['/usr/sbin/vsftpd', '/usr/bin/vsftpd'].find((b) => existsSync(b));
+  const bin = VSFTPD_BINS.find((b) => existsSync(b));
   if (!bin) throw new Error('vsftpd not found (Debian: apt-get install vsftpd)');
-  const root = join(dir, 'root');
-  const pub = join(root, 'pub');
-  mkdirSync(pub, { recursive: true });
-  chmodSync(dir, 0o755);
-  chmodSync(root, 0o755);
-  const ids = ftpIds();
-  chownSync(pub, ids.uid, ids.gid);
-  chmodSync(pub, 0o755);
-  const emptyDir = '/var/run/vsftpd/empty';
-  if (!existsSync(emptyDir)) mkdirSync(emptyDir, { recursive: true, mode: 0o755 });
   const password = `bench-${randomBytes(6).toString('hex')}@example.com`;
-  writeFileSync(join(dir, 'email_passwords'), `${password}\n`, { mode: 0o644 });
-  const port = await freePort();
-  const pasv = await freePortRange(20);
-  const cfg = join(dir, 'vsftpd.conf');
-  writeFileSync(
-    cfg,
-    [
-      'listen=YES',
-      'listen_ipv6=NO',
-      'background=NO',
-      `listen_address=${HOST}`,
-      `listen_port=${port}`,
-      'anonymous_enable=YES',
-      'local_enable=NO',
-      'write_enable=YES',
-      'anon_upload_enable=YES',
-      'anon_mkdir_write_enable=YES',
-      'anon_other_write_enable=YES',
-      `anon_root=${root}`,
-      'anon_umask=022',
-      'no_anon_password=NO',
-      'secure_email_list_enable=YES',
-      `email_password_file=${join(dir, 'email_passwords')}`,
-      'pasv_enable=YES',
-      `pasv_min_port=${pasv.from}`,
-      `pasv_max_port=${pasv.to}`,
-      'port_enable=NO',
-      'connect_from_port_20=NO',
-      'seccomp_sandbox=NO',
-      `secure_chroot_dir=${emptyDir}`,
-      'xferlog_enable=NO',
-      'dirmessage_enable=NO',
-      'use_localtime=NO',
-      'max_clients=50',
-      'max_per_ip=50',
-      'idle_session_timeout=300',
-      'data_connection_timeout=120',
-      '',
-    ].join('\n'),
-  );
-  const script = '"$0" "$@" <&- & p=$!; trap "kill $p 2>/dev/null; exit 0" TERM; read _; kill $p 2>/dev/null; wait $p';
-  const proc = spawn('/bin/sh', ['-c', script, bin, cfg], { stdio: ['pipe', 'ignore', 'pipe'] });
+  const { cfg, port, root, pub } = await prepareVsftpd(dir, { password, active: false, idleTimeoutS: 300, dataTimeoutS: 120 });
+  const proc = spawn('/bin/sh', ['-c', TIE_SCRIPT, bin, cfg], { stdio: ['pipe', 'ignore', 'pipe'] });
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   let stderr = '';
   proc.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-4096)));
@@ -353,23 +256,6 @@ interface Gw {
   profileDir?: string;
 }
 
-async function waitForPort(port: number, child: Child, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (child.exit) throw new Error(`${child.name} exited (code ${child.exit.code}) before listening on ${port}\n${tail(child.stderrFile) || tail(child.stdoutFile)}`);
-    const ok = await new Promise<boolean>((r) => {
-      const c = net.connect(port, HOST, () => {
-        c.destroy();
-        r(true);
-      });
-      c.on('error', () => r(false));
-    });
-    if (ok) return;
-    if (Date.now() > end) throw new Error(`${child.name} did not listen on ${port} within ${ms} ms\n${tail(child.stderrFile)}`);
-    await sleep(50);
-  }
-}
-
 async function startGw(procs: ProcessSet, dir: string, vs: Vsftpd, profile: boolean): Promise<Gw> {
   mkdirSync(dir, { recursive: true });
   const dataDir = join(dir, 'data');
@@ -389,7 +275,7 @@ async function startGw(procs: ProcessSet, dir: string, vs: Vsftpd, profile: bool
   const profileDir = profile ? join(dir, 'cpu-prof') : undefined;
   const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
   const child = procs.spawn('sessiongate', process.execPath, [...nodeArgs, CLI, 'start', '--config', configFile]);
-  await waitForPort(port, child, 30_000);
+  await waitForChildPort(port, child, 30_000);
   return { child, port, dataDir, configFile, ...(profileDir ? { profileDir } : {}) };
 }
 

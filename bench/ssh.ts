@@ -14,21 +14,21 @@
 // (`node dist/cli/sessiongate.js start --config <generated yaml>`) with one SSH listener, one
 // target (that sshd) and the viewer; its users are added with `sessiongate users`. Every process
 // is stopped by its PID at the end, on errors and on Ctrl-C.
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync, chmodSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import net from 'node:net';
 import ssh2 from 'ssh2';
 import { stringify } from 'yaml';
 import { parseArgs } from '../cli/io.js';
-import { ProcessSet, tail, type Child } from './lib/procs.js';
-import { HOST, freePort } from './lib/net.js';
+import { ProcessSet, type Child } from './lib/procs.js';
+import { HOST, freePort, waitForChildPort } from './lib/net.js';
 import { bar, findRoot, type Bar } from './lib/report.js';
 import { UsageError, intFlag, parseOrUsage, withInterrupt, type BenchIo } from './lib/cli.js';
 import { generateCast, type GeneratedCast } from './ssh-cast.js';
+import { keygen, prepareSshd, type KeyPair } from './lib/sshd.js';
 
 const ROOT = findRoot();
 const CLI = join(ROOT, 'dist', 'cli', 'sessiongate.js');
@@ -156,77 +156,21 @@ function formatBars(bars: readonly Bar<string>[]): string {
 
 // ---------- processes: keys, sshd, gateway ----------
 
-interface Key {
-  file: string;
-  pub: string;
-}
-
-function keygen(dir: string, name: string): Key {
-  const file = join(dir, name);
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', file]);
-  chmodSync(file, 0o600);
-  return { file, pub: readFileSync(`${file}.pub`, 'utf8').trim() };
-}
-
-async function waitForPort(port: number, child: Child, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (child.exit) throw new Error(`${child.name} exited (code ${child.exit.code}) before listening on ${port}\n${tail(child.stderrFile) || tail(child.stdoutFile)}`);
-    const ok = await new Promise<boolean>((r) => {
-      const c = net.connect(port, HOST, () => {
-        c.destroy();
-        r(true);
-      });
-      c.on('error', () => r(false));
-    });
-    if (ok) return;
-    if (Date.now() > end) throw new Error(`${child.name} did not listen on ${port} within ${ms} ms\n${tail(child.stderrFile)}`);
-    await sleep(50);
-  }
-}
-
 export interface Sshd {
   child: Child;
   port: number;
   hostKey: string;
-  accountKey: Key;
+  accountKey: KeyPair;
   account: string;
 }
 
 export async function startSshd(procs: ProcessSet, dir: string): Promise<Sshd> {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const host = keygen(dir, 'host_key');
-  const accountKey = keygen(dir, 'account_key');
-  writeFileSync(join(dir, 'authorized_keys'), `${accountKey.pub}\n`, { mode: 0o600 });
-  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
-  const port = await freePort();
+  const { cfg, port, hostKey, accountKey } = await prepareSshd(dir, ['UseDNS no', 'MaxStartups 100:30:200']);
   const account = userInfo().username;
-  const cfg = join(dir, 'sshd_config');
-  writeFileSync(
-    cfg,
-    [
-      `Port ${port}`,
-      `ListenAddress ${HOST}`,
-      `HostKey ${host.file}`,
-      `PidFile ${join(dir, 'sshd.pid')}`,
-      `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
-      'StrictModes no',
-      'UsePAM no',
-      'PermitRootLogin prohibit-password',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'UseDNS no',
-      'PrintMotd no',
-      'PrintLastLog no',
-      'MaxStartups 100:30:200',
-      'LogLevel ERROR',
-      '',
-    ].join('\n'),
-  );
   const sshd = execFileSync('sh', ['-c', 'command -v sshd || echo /usr/sbin/sshd'], { encoding: 'utf8' }).trim();
   const child = procs.spawn('sshd', sshd, ['-D', '-e', '-f', cfg]);
-  await waitForPort(port, child, 10_000);
-  return { child, port, hostKey: host.pub.split(' ').slice(0, 2).join(' '), accountKey, account };
+  await waitForChildPort(port, child, 10_000);
+  return { child, port, hostKey, accountKey, account };
 }
 
 export interface Gw {
@@ -235,7 +179,7 @@ export interface Gw {
   viewer: string;
   dataDir: string;
   configFile: string;
-  userKey: Key;
+  userKey: KeyPair;
   user: string;
   password: string;
   profileDir?: string;
@@ -273,8 +217,8 @@ export async function startGw(procs: ProcessSet, dir: string, sshd: Sshd, o: Pic
   const profileDir = o.profile ? join(dir, 'cpu-prof') : undefined;
   const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
   const child = procs.spawn('sessiongate', process.execPath, [...nodeArgs, cliPath, 'start', '--config', prepared.configFile], env ? { env } : {});
-  await waitForPort(prepared.sshPort, child, 30_000);
-  await waitForPort(prepared.viewerPort, child, 30_000);
+  await waitForChildPort(prepared.sshPort, child, 30_000);
+  await waitForChildPort(prepared.viewerPort, child, 30_000);
   return { child, sshPort: prepared.sshPort, viewer: `http://${HOST}:${prepared.viewerPort}`, dataDir: prepared.dataDir, configFile: prepared.configFile, userKey, user, password, ...(profileDir ? { profileDir } : {}) };
 }
 

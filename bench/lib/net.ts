@@ -1,6 +1,6 @@
 // Loopback helpers: free ports for the generated configs, and readiness checks that also prove a
 // target really serves the origin's body (a proxy answering 502 fast would otherwise look fast).
-import { createServer, type AddressInfo } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { request } from 'node:http';
 import type { Child } from './procs.js';
 import { tail } from './procs.js';
@@ -67,4 +67,28 @@ export async function waitForBody(url: string, expectBody: Buffer, opts: { child
     }
     await sleep(100);
   }
+}
+
+/** Waits until `port` accepts a connection; `dead()` names why to stop early (the process exited). */
+export async function waitForPort(port: number, ms: number, what = 'the server', dead: () => string | undefined = () => undefined): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const why = dead();
+    if (why) throw new Error(why);
+    const ok = await new Promise<boolean>((r) => {
+      const c = connect(port, HOST, () => {
+        c.destroy();
+        r(true);
+      });
+      c.on('error', () => r(false));
+    });
+    if (ok) return;
+    if (Date.now() > end) throw new Error(`${what} did not listen on ${port} within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Until `child` listens on `port`; fails at once with its last output if it exits first. */
+export function waitForChildPort(port: number, child: Child, ms: number): Promise<void> {
+  return waitForPort(port, ms, child.name, () => (child.exit ? `${child.name} exited (code ${child.exit.code}) before listening on ${port}\n${tail(child.stderrFile) || tail(child.stdoutFile)}` : undefined));
 }

@@ -5,6 +5,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+/**
+ * `/bin/sh -c TIE_SCRIPT daemon args...` runs the daemon and stops it when the shell's stdin (a pipe
+ * from this process) reaches EOF, which the kernel causes however this process ends: a daemon
+ * started for a bench or a test never outlives it, even after a SIGKILL.
+ */
+export const TIE_SCRIPT = '"$0" "$@" <&- & p=$!; trap "kill $p 2>/dev/null; exit 0" TERM; read _; kill $p 2>/dev/null; wait $p';
+
 export interface Exit {
   code: number | null;
   signal: NodeJS.Signals | null;

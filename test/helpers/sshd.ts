@@ -1,26 +1,15 @@
-// A real OpenSSH sshd for tests: its own config, host key and authorized_keys in a temp dir, on a
-// free loopback port, in the foreground (-D -e), stopped by its PID at teardown. Plus the real
-// OpenSSH client, non-interactively and through node-pty.
-import { execFileSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// A real OpenSSH sshd for tests (the set-up shared with the SSH bench: bench/lib/sshd.ts), in the
+// foreground (-D -e), tied to the test process. Plus the real OpenSSH client, non-interactively
+// and through node-pty.
+import type { ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import { join } from 'node:path';
 import type { Test } from 'tap';
 import { tempDir } from './gateway.js';
 import { requireTool } from './interop.js';
 import { spawnTied } from './tied-process.js';
+import { keygen, prepareSshd, waitForPort, type KeyPair } from '../../bench/lib/sshd.js';
 
-export interface KeyPair {
-  file: string;
-  pub: string;
-}
-
-export function keygen(dir: string, name: string): KeyPair {
-  const file = join(dir, name);
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', file]);
-  chmodSync(file, 0o600);
-  return { file, pub: readFileSync(`${file}.pub`, 'utf8').trim() };
-}
+export { keygen, type KeyPair };
 
 export async function freePort(): Promise<number> {
   const s = net.createServer();
@@ -28,22 +17,6 @@ export async function freePort(): Promise<number> {
   const port = (s.address() as net.AddressInfo).port;
   await new Promise((r) => s.close(r));
   return port;
-}
-
-async function waitForPort(port: number, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const ok = await new Promise<boolean>((r) => {
-      const c = net.connect(port, '127.0.0.1', () => {
-        c.destroy();
-        r(true);
-      });
-      c.on('error', () => r(false));
-    });
-    if (ok) return;
-    if (Date.now() > end) throw new Error(`sshd did not listen on ${port} within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 export interface Sshd {
@@ -61,44 +34,16 @@ export async function startSshd(t: Test): Promise<Sshd | undefined> {
   const sshd = requireTool(t, 'sshd');
   if (!sshd || !requireTool(t, 'ssh') || !requireTool(t, 'ssh-keygen')) return undefined;
   const dir = tempDir('sg-sshd-');
-  chmodSync(dir, 0o700);
-  const host = keygen(dir, 'host_key');
-  const accountKey = keygen(dir, 'account_key');
-  writeFileSync(join(dir, 'authorized_keys'), `${accountKey.pub}\n`, { mode: 0o600 });
-  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
-  const port = await freePort();
-  const cfg = join(dir, 'sshd_config');
-  writeFileSync(
-    cfg,
-    [
-      `Port ${port}`,
-      'ListenAddress 127.0.0.1',
-      `HostKey ${host.file}`,
-      `PidFile ${join(dir, 'sshd.pid')}`,
-      `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
-      'StrictModes no',
-      'UsePAM no',
-      'PermitRootLogin prohibit-password',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'Subsystem sftp internal-sftp',
-      'AcceptEnv LANG LC_* SG_*',
-      'AllowTcpForwarding yes',
-      'PrintMotd no',
-      'PrintLastLog no',
-      'LogLevel ERROR',
-      '',
-    ].join('\n'),
-  );
+  const { cfg, port, hostKey, accountKey } = await prepareSshd(dir, ['Subsystem sftp internal-sftp', 'AcceptEnv LANG LC_* SG_*', 'AllowTcpForwarding yes']);
   const { proc } = spawnTied(t, sshd, ['-D', '-e', '-f', cfg]);
   let stderr = '';
   proc.stderr!.on('data', (d) => (stderr += d));
   try {
-    await waitForPort(port, 10_000);
+    await waitForPort(port, 10_000, 'sshd');
   } catch (e) {
     throw new Error(`${(e as Error).message}; sshd said: ${stderr}`);
   }
-  return { port, hostKey: host.pub.split(' ').slice(0, 2).join(' '), accountKey, dir, proc };
+  return { port, hostKey, accountKey, dir, proc };
 }
 
 /** Options for the OpenSSH client against a gateway on 127.0.0.1 (no known_hosts, no agent, no config). */

@@ -4,6 +4,7 @@
 // and stops the daemon when the pipe closes, which the kernel does however this process ends.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Test } from 'tap';
+import { TIE_SCRIPT } from '../../bench/lib/procs.js';
 
 export interface TiedProcess {
   /** The shell; `daemon` exits when it does. */
@@ -14,9 +15,7 @@ export interface TiedProcess {
 }
 
 export function spawnTied(t: Test, bin: string, args: string[]): TiedProcess {
-  // `read` returns at EOF on stdin: this process closed it (stop) or died.
-  const script = '"$0" "$@" <&- & p=$!; trap "kill $p 2>/dev/null; exit 0" TERM; read _; kill $p 2>/dev/null; wait $p';
-  const proc = spawn('/bin/sh', ['-c', script, bin, ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
+  const proc = spawn('/bin/sh', ['-c', TIE_SCRIPT, bin, ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   const stop = () => {
     if (proc.exitCode === null && proc.signalCode === null) proc.stdin!.end();
