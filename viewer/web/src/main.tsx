@@ -8,8 +8,9 @@ import { ErrorBox, Loading } from './components/states.js';
 import { ActivityLog } from './pages/activity.js';
 import { LiveSessions } from './pages/live.js';
 import { PanelRequests } from './pages/panel-requests.js';
-import { replayOf, SessionReplay } from './pages/replay.js';
-import { SessionLog, sessionLogOf } from './pages/session-log.js';
+import { SessionReplay } from './pages/replay.js';
+import { SessionLog } from './pages/session-log.js';
+import { sessionPageOf } from './components/session-info.js';
 import { SessionLogs } from './pages/session-logs.js';
 import { SignIn } from './pages/sign-in.js';
 import { Timeline } from './pages/timeline.js';
@@ -27,7 +28,7 @@ const TITLES: Record<string, string> = Object.fromEntries(NAV.map((n) => [n.path
 
 /** The navigation entry a path belongs to (a session's playback and log are part of Session Logs). */
 function navPathOf(path: string): string {
-  return replayOf(path) !== undefined || sessionLogOf(path) !== undefined ? '/session-logs' : path;
+  return sessionPageOf(path) ? '/session-logs' : path;
 }
 
 function Page({ path, me }: { path: string; me: Me }) {
@@ -35,10 +36,9 @@ function Page({ path, me }: { path: string; me: Me }) {
   if (nav && !nav.roles.includes(me.user.role)) {
     return <ErrorBox message={`The ${me.user.role} role cannot open ${nav.label}.`} />;
   }
-  const replay = replayOf(path);
-  if (replay !== undefined) return <SessionReplay key={replay} me={me} startId={replay} />;
-  const log = sessionLogOf(path);
-  if (log !== undefined) return <SessionLog key={log} me={me} startId={log} />;
+  const session = sessionPageOf(path);
+  if (session?.page === 'replay') return <SessionReplay key={session.startId} me={me} startId={session.startId} />;
+  if (session?.page === 'log') return <SessionLog key={session.startId} me={me} startId={session.startId} />;
   switch (path) {
     case '/client-sessions':
       return <PanelRequests key="client" realm="client" me={me} />;
@@ -82,7 +82,8 @@ function App() {
   }, [me, loc.path]);
 
   useEffect(() => {
-    const title = replayOf(loc.path) !== undefined ? 'Session playback' : sessionLogOf(loc.path) !== undefined ? 'Session commands and transfers' : TITLES[loc.path];
+    const page = sessionPageOf(loc.path)?.page;
+    const title = page === 'replay' ? 'Session playback' : page === 'log' ? 'Session commands and transfers' : TITLES[loc.path];
     document.title = me ? `${title ?? 'Sessiongate'} · Sessiongate` : 'Sign in · Sessiongate';
   }, [me, loc.path]);
 

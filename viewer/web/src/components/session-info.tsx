@@ -5,6 +5,7 @@ import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, api, describeError, type SgEvent } from '../api.js';
 import { formatDuration, formatTime } from '../format.js';
+import { navigate } from '../router.js';
 import { IdentityLink } from './identity.js';
 
 export interface RecordingRef {
@@ -115,4 +116,38 @@ export function SessionInfo({ row, children }: { row: SessionRow; children?: Com
       </dl>
     </div>
   );
+}
+
+/** A session's own page: its playback (terminal sessions) or its command and transfer log (FTP). */
+export type SessionPage = 'replay' | 'log';
+
+const SESSION_PAGE_RE = /^\/session-logs\/([^/]+)\/(replay|log)$/;
+
+/** The session page a path is, with the session's start event id; undefined for other paths. */
+export function sessionPageOf(path: string): { page: SessionPage; startId: string } | undefined {
+  const m = SESSION_PAGE_RE.exec(path);
+  if (!m) return undefined;
+  try {
+    return { page: m[2] as SessionPage, startId: decodeURIComponent(m[1]!) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** A session page's path, keeping the list's query (filters) for Close. */
+export function sessionPagePath(page: SessionPage, startId: string, listSearch: string): string {
+  return `/session-logs/${encodeURIComponent(startId)}/${page}${listSearch}`;
+}
+
+/** Close: back to Server Session Logs with the list's filters; Escape closes unless a dialog is open. */
+export function useCloseToList(listQuery: string): () => void {
+  const close = () => navigate(`/session-logs${listQuery}`);
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === 'Escape' && !document.querySelector('[role="dialog"]')) close();
+    };
+    addEventListener('keydown', onKey);
+    return () => removeEventListener('keydown', onKey);
+  });
+  return close;
 }

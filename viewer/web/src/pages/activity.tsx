@@ -8,6 +8,7 @@ import { ActionBadge, TypeBadge } from '../components/badges.js';
 import { DateRange } from '../components/date-range.js';
 import { EventList, ListActions, timeColumn, viewColumn } from '../components/event-list.js';
 import { IdentityLink, UserCell } from '../components/identity.js';
+import { Choice } from '../components/choice.js';
 import { PageHeader } from '../components/layout.js';
 import { SearchBox } from '../components/search-box.js';
 import type { Column } from '../components/table.js';
@@ -81,14 +82,7 @@ export function ActivityLog({ me }: { me: Me }) {
       </div>
       <div class="toolbar">
         <SearchBox value={st.q} onSearch={(q) => set({ q })} label="Search" placeholder="Search initiator, description, IP, client or target" />
-        <select aria-label="Action type" value={st.action} onChange={(e) => set({ action: e.currentTarget.value })}>
-          <option value="">Any action</option>
-          {ACTIONS.map((a) => (
-            <option key={a} value={a}>
-              {a.replace(/_/g, ' ')}
-            </option>
-          ))}
-        </select>
+        <Choice label="Action type" value={st.action} any="Any action" options={ACTIONS} text={(a) => a.replace(/_/g, ' ')} onChange={(action) => set({ action })} />
         <input
           type="text"
           aria-label="Initiator"

@@ -9,6 +9,7 @@ import { MethodBadge, SourceBadge } from '../components/badges.js';
 import { DateRange } from '../components/date-range.js';
 import { EventList, ListActions, timeColumn, viewColumn } from '../components/event-list.js';
 import { IdentityLink, UserCell } from '../components/identity.js';
+import { Choice } from '../components/choice.js';
 import { PageHeader } from '../components/layout.js';
 import { SearchBox } from '../components/search-box.js';
 import type { Column } from '../components/table.js';
@@ -78,14 +79,7 @@ export function PanelRequests({ realm, me }: { realm: 'admin' | 'client'; me: Me
           <option value="WEB">WEB</option>
           <option value="API">API</option>
         </select>
-        <select aria-label="Method" value={st.method} onChange={(e) => set({ method: e.currentTarget.value })}>
-          <option value="">Any method</option>
-          {METHODS.map((m) => (
-            <option key={m} value={m}>
-              {m}
-            </option>
-          ))}
-        </select>
+        <Choice label="Method" value={st.method} any="Any method" options={METHODS} onChange={(method) => set({ method })} />
         {admin && (
           <label class="check" title="Leave out your own panel identities and your current IP">
             <input type="checkbox" name="hide_me" checked={st.hide_me === '1'} onChange={(e) => set({ hide_me: e.currentTarget.checked ? '1' : '' })} /> Hide Me

@@ -10,29 +10,11 @@ import type { Encryption } from '../components/export-dialog.js';
 import { PageHeader } from '../components/layout.js';
 import { RecordingPlayer } from '../components/player.js';
 import { RecordingDownload } from '../components/recording-download.js';
-import { Info, SessionInfo, sessionTitle, text, useSessionRow, type RecordingRef, type SessionRow as Row } from '../components/session-info.js';
+import { Info, SessionInfo, sessionPagePath, sessionTitle, text, useCloseToList, useSessionRow, type RecordingRef, type SessionRow as Row } from '../components/session-info.js';
 import { SessionEvents } from '../components/session-events.js';
 import { ErrorBox, Loading } from '../components/states.js';
 import { formatBytes } from '../format.js';
 import { navigate, useLocation } from '../router.js';
-
-const REPLAY_RE = /^\/session-logs\/([^/]+)\/replay$/;
-
-/** The start event id of a replay path, or undefined. */
-export function replayOf(path: string): string | undefined {
-  const m = REPLAY_RE.exec(path);
-  if (!m) return undefined;
-  try {
-    return decodeURIComponent(m[1]!);
-  } catch {
-    return undefined;
-  }
-}
-
-/** The replay page of a session, keeping the list's query (filters) for Close. */
-export function replayPath(startId: string, listSearch: string): string {
-  return `/session-logs/${encodeURIComponent(startId)}/replay${listSearch}`;
-}
 
 interface Meta {
   id: string;
@@ -69,7 +51,7 @@ export function SessionReplay({ me, startId }: { me: Me; startId: string }) {
   const rec = list.get('rec') ?? '';
   list.delete('rec');
   const listQuery = list.toString() ? `?${list.toString()}` : '';
-  const close = () => navigate(`/session-logs${listQuery}`);
+  const close = useCloseToList(listQuery);
   const encryption = (me.settings?.export_encryption ?? 'off') as Encryption;
 
   const recordings = row ? recordingsOf(row) : [];
@@ -92,14 +74,6 @@ export function SessionReplay({ me, startId }: { me: Me; startId: string }) {
       live = false;
     };
   }, [current?.id]);
-
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      if (e.key === 'Escape' && !document.querySelector('[role="dialog"]')) close();
-    };
-    addEventListener('keydown', onKey);
-    return () => removeEventListener('keydown', onKey);
-  });
 
   const s = row?.start;
   const who = sessionTitle(s);
@@ -136,7 +110,7 @@ export function SessionReplay({ me, startId }: { me: Me; startId: string }) {
                   role="tab"
                   aria-selected={r.id === current?.id}
                   class={`tab${r.id === current?.id ? ' tab-active' : ''}`}
-                  onClick={() => navigate(replayPath(startId, `?${new URLSearchParams({ ...Object.fromEntries(list), rec: r.id }).toString()}`), true)}
+                  onClick={() => navigate(sessionPagePath('replay', startId, `?${new URLSearchParams({ ...Object.fromEntries(list), rec: r.id }).toString()}`), true)}
                 >
                   Recording {i + 1}
                 </button>

@@ -2,45 +2,18 @@
 // sessions (they have no terminal to replay), at /session-logs/<start event id>/log with the
 // list's filters in the query string so Close returns to them. The session's information on top
 // (seed 003's fields), its FTP commands and file transfers below, in time order.
-import { useEffect } from 'preact/hooks';
 import type { Me } from '../api.js';
 import { PageHeader } from '../components/layout.js';
 import { SessionEvents } from '../components/session-events.js';
-import { SessionInfo, sessionTitle, useSessionRow } from '../components/session-info.js';
+import { SessionInfo, sessionTitle, useCloseToList, useSessionRow } from '../components/session-info.js';
 import { ErrorBox, Loading } from '../components/states.js';
-import { navigate, useLocation } from '../router.js';
-
-const LOG_RE = /^\/session-logs\/([^/]+)\/log$/;
-
-/** The start event id of a session log path, or undefined. */
-export function sessionLogOf(path: string): string | undefined {
-  const m = LOG_RE.exec(path);
-  if (!m) return undefined;
-  try {
-    return decodeURIComponent(m[1]!);
-  } catch {
-    return undefined;
-  }
-}
-
-/** The log page of a session, keeping the list's query (filters) for Close. */
-export function sessionLogPath(startId: string, listSearch: string): string {
-  return `/session-logs/${encodeURIComponent(startId)}/log${listSearch}`;
-}
+import { useLocation } from '../router.js';
 
 export function SessionLog({ me, startId }: { me: Me; startId: string }) {
   const loc = useLocation();
   const { row, error } = useSessionRow(startId);
   const list = loc.params.toString();
-  const close = () => navigate(`/session-logs${list ? `?${list}` : ''}`);
-
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      if (e.key === 'Escape' && !document.querySelector('[role="dialog"]')) close();
-    };
-    addEventListener('keydown', onKey);
-    return () => removeEventListener('keydown', onKey);
-  });
+  const close = useCloseToList(list ? `?${list}` : '');
 
   return (
     <section class="replay">

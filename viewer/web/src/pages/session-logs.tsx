@@ -9,6 +9,7 @@ import { AutoRefresh } from '../components/auto-refresh.js';
 import { DateRange } from '../components/date-range.js';
 import { EventList, ListActions } from '../components/event-list.js';
 import { IdentityLink } from '../components/identity.js';
+import { Choice } from '../components/choice.js';
 import { PageHeader } from '../components/layout.js';
 import { SearchBox } from '../components/search-box.js';
 import type { Column } from '../components/table.js';
@@ -16,8 +17,7 @@ import { formatDuration, formatTime } from '../format.js';
 import { useSearch } from '../hooks/use-search.js';
 import { linkClick } from '../router.js';
 import { num, useUrlState } from '../url-state.js';
-import { replayPath } from './replay.js';
-import { sessionLogPath } from './session-log.js';
+import { sessionPagePath } from '../components/session-info.js';
 
 type Start = SgEvent & { account?: string; server?: { name?: string; os?: string; host?: string; port?: number }; protocol?: string; client_name?: string; connected_from?: string };
 type End = SgEvent & { reason?: string; duration_ms?: number; terminated_by?: string };
@@ -54,7 +54,7 @@ export function SessionLogs({ me }: { me: Me }) {
       // command and transfer log.
       render: (r) => {
         const ftp = r.start.protocol === 'ftp';
-        const href = ftp ? sessionLogPath(r.start.id, location.search) : replayPath(r.start.id, location.search);
+        const href = sessionPagePath(ftp ? 'log' : 'replay', r.start.id, location.search);
         return (
           <a class="linklike" href={href} onClick={linkClick(href)} title={ftp ? 'Open the command and transfer log' : 'Play the session record'}>
             {formatTime(r.start.ts)}
@@ -108,14 +108,7 @@ export function SessionLogs({ me }: { me: Me }) {
             <label class="inline">
               Server OS <input aria-label="Server OS" value={st.os} maxLength={64} onChange={(e) => set({ os: e.currentTarget.value.trim() })} />
             </label>
-            <select aria-label="Protocol" value={st.protocol} onChange={(e) => set({ protocol: e.currentTarget.value })}>
-              <option value="">Any protocol</option>
-              {PROTOCOLS.map((p) => (
-                <option key={p} value={p}>
-                  {p.toUpperCase()}
-                </option>
-              ))}
-            </select>
+            <Choice label="Protocol" value={st.protocol} any="Any protocol" options={PROTOCOLS} text={(p) => p.toUpperCase()} onChange={(protocol) => set({ protocol })} />
             <select aria-label="Connected from" value={st.connected_from} onChange={(e) => set({ connected_from: e.currentTarget.value })}>
               <option value="">Proxy and Web</option>
               <option value="proxy">Proxy</option>

@@ -7,6 +7,7 @@ import { AutoRefresh } from '../components/auto-refresh.js';
 import { DateRange } from '../components/date-range.js';
 import { EventList, ListActions, timeColumn, viewColumn } from '../components/event-list.js';
 import { IdentityLink, UserCell } from '../components/identity.js';
+import { Choice } from '../components/choice.js';
 import { PageHeader } from '../components/layout.js';
 import { SearchBox } from '../components/search-box.js';
 import type { Column } from '../components/table.js';
@@ -79,30 +80,9 @@ export function Transfers({ me }: { me: Me }) {
       </div>
       <div class="toolbar">
         <SearchBox value={st.q} onSearch={(q) => set({ q })} label="Search" placeholder="Search path, user, email, IP or server" />
-        <select aria-label="Protocol" value={st.protocol} onChange={(e) => set({ protocol: e.currentTarget.value })}>
-          <option value="">Any protocol</option>
-          {TRANSFER_PROTOCOLS.map((p) => (
-            <option key={p} value={p}>
-              {p.toUpperCase()}
-            </option>
-          ))}
-        </select>
-        <select aria-label="Direction" value={st.direction} onChange={(e) => set({ direction: e.currentTarget.value })}>
-          <option value="">Any direction</option>
-          {DIRECTIONS.map((d) => (
-            <option key={d} value={d}>
-              {d}
-            </option>
-          ))}
-        </select>
-        <select aria-label="Result" value={st.result} onChange={(e) => set({ result: e.currentTarget.value })}>
-          <option value="">Any result</option>
-          {RESULTS.map((r) => (
-            <option key={r} value={r}>
-              {r}
-            </option>
-          ))}
-        </select>
+        <Choice label="Protocol" value={st.protocol} any="Any protocol" options={TRANSFER_PROTOCOLS} text={(p) => p.toUpperCase()} onChange={(protocol) => set({ protocol })} />
+        <Choice label="Direction" value={st.direction} any="Any direction" options={DIRECTIONS} onChange={(direction) => set({ direction })} />
+        <Choice label="Result" value={st.result} any="Any result" options={RESULTS} onChange={(result) => set({ result })} />
         <ListActions onRefresh={s.reload} onExport={() => setExporting(true)} />
       </div>
       <EventList
