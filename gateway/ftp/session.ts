@@ -26,7 +26,7 @@ import { newId } from '../core/ids.js';
 import type { LiveSessionHandle, SessionRegistry } from '../core/registry.js';
 import type { Clock, Logger } from '../core/runtime.js';
 import type { Emitter } from '../../recorder/emitter.js';
-import type { EndReason, ServerRef, TransferDirection, TransferResult, UserRef } from '../../recorder/events.js';
+import type { EndReason, FileTransferEvent, ServerRef, TransferDirection, TransferResult, UserRef } from '../../recorder/events.js';
 import { connectData, DataRelay, openPassive, sameIp, withBigReads, type PassiveWait, type PortPool } from './data.js';
 import { LineSplitter, parseCommand, printable, type Command } from './lines.js';
 import { encodeReply, parseEpsv, parseOpeningSize, parsePasv, parsePwd, reply, replyText, type Reply } from './replies.js';
@@ -889,14 +889,7 @@ export class FtpSession {
     this.bytesIn += res?.up ?? 0;
     this.command(t.verb, t.args, code, undefined, cwd);
     if (!this.sessionId) return;
-    this.deps.emitter.emit({
-      type: 'file.transfer',
-      session_id: this.sessionId,
-      protocol: 'ftp',
-      ip: this.ip,
-      ...(this.user ? { user: this.user } : {}),
-      ...(this.client ? { client: this.client } : {}),
-      server: this.serverRef(),
+    this.transferRecord({
       path: t.path,
       direction: t.direction,
       bytes,
@@ -909,14 +902,7 @@ export class FtpSession {
 
   private fileOp(direction: TransferDirection, path: string, ok: boolean, r: Reply, to?: string): void {
     if (!this.sessionId) return;
-    this.deps.emitter.emit({
-      type: 'file.transfer',
-      session_id: this.sessionId,
-      protocol: 'ftp',
-      ip: this.ip,
-      ...(this.user ? { user: this.user } : {}),
-      ...(this.client ? { client: this.client } : {}),
-      server: this.serverRef(),
+    this.transferRecord({
       path,
       ...(to ? { to_path: to } : {}),
       direction,
@@ -926,6 +912,21 @@ export class FtpSession {
       ...(ok ? {} : { detail: printable(r.lines[0]!, 200) }),
     });
     this.state({ file: posix.basename(to ?? path) });
+  }
+
+  /** One `file.transfer` of this session (none before the session has begun). */
+  private transferRecord(what: Pick<FileTransferEvent, 'path' | 'direction' | 'bytes' | 'duration_ms' | 'result'> & Partial<Pick<FileTransferEvent, 'to_path' | 'detail'>>): void {
+    if (!this.sessionId) return;
+    this.deps.emitter.emit({
+      type: 'file.transfer',
+      session_id: this.sessionId,
+      protocol: 'ftp',
+      ip: this.ip,
+      ...(this.user ? { user: this.user } : {}),
+      ...(this.client ? { client: this.client } : {}),
+      server: this.serverRef(),
+      ...what,
+    });
   }
 
   // ---------- records and live state ----------
