@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { randomBytes, createHash } from 'node:crypto';
 import * as pty from 'node-pty';
 import { startTestGateway, tempDir } from './helpers/gateway.js';
-import { freePort, keygen, sshArgs, startSshd, targetYaml } from './helpers/sshd.js';
+import { freePort, keygen, sshArgs, startSshd, targetYaml, ptyUntil as until } from './helpers/sshd.js';
 import type { SgEvent } from '../recorder/events.js';
 import { CastReader } from '../recorder/cast/index.js';
 
@@ -31,24 +31,6 @@ function run(args: string[], input?: Buffer | string): Promise<{ code: number | 
   });
 }
 
-/** Waits until `pred(text)` holds for the pty's output so far. */
-function until(term: pty.IPty, pred: (s: string) => boolean, ms = 10_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const timer = setTimeout(() => {
-      sub.dispose();
-      reject(new Error(`timed out; the terminal showed: ${JSON.stringify(text.slice(-500))}`));
-    }, ms);
-    const sub = term.onData((d) => {
-      text += d;
-      if (pred(text)) {
-        clearTimeout(timer);
-        sub.dispose();
-        resolve(text);
-      }
-    });
-  });
-}
 
 t.test('SSH gateway in front of a real sshd', async (t) => {
   const sshd = await startSshd(t);

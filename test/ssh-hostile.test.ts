@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import * as pty from 'node-pty';
 import ssh2 from 'ssh2';
 import { startTestGateway, tempDir } from './helpers/gateway.js';
-import { keygen, sshArgs, startSshd, targetYaml } from './helpers/sshd.js';
+import { keygen, sshArgs, startSshd, targetYaml, ptyUntil } from './helpers/sshd.js';
 import { packet, pk } from './fixtures/sftp-packets.js';
 import { FXP } from '../gateway/ssh/sftp/protocol.js';
 import type { SgEvent } from '../recorder/events.js';
@@ -165,24 +165,7 @@ function runSsh(args: string[]): Promise<{ code: number | null; stdout: string; 
   });
 }
 
-/** Waits until `pred(text)` holds for the pty's output from now on. */
-function until(term: pty.IPty, pred: (s: string) => boolean, ms = 15_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const timer = setTimeout(() => {
-      sub.dispose();
-      reject(new Error(`timed out; the terminal showed: ${JSON.stringify(text.slice(-500))}`));
-    }, ms);
-    const sub = term.onData((d) => {
-      text += d;
-      if (pred(text)) {
-        clearTimeout(timer);
-        sub.dispose();
-        resolve(text);
-      }
-    });
-  });
-}
+const until = (term: pty.IPty, pred: (s: string) => boolean, ms = 15_000) => ptyUntil(term, pred, ms);
 
 t.test('hostile input against the SSH front end', async (t) => {
   const sshd = await startSshd(t);

@@ -2,6 +2,7 @@
 // foreground (-D -e), tied to the test process. Plus the real OpenSSH client, non-interactively
 // and through node-pty.
 import type { ChildProcess } from 'node:child_process';
+import type * as pty from 'node-pty';
 import net from 'node:net';
 import type { Test } from 'tap';
 import { tempDir } from './gateway.js';
@@ -78,4 +79,23 @@ export function targetYaml(sshd: Sshd, name: string, extra: { os?: string } = {}
     `        - { name: root, key_file: ${sshd.accountKey.file} }`,
     '',
   ].join('\n');
+}
+
+/** Waits until `pred(text)` holds for a pty's output from now on; the timeout says what it showed. */
+export function ptyUntil(term: pty.IPty, pred: (s: string) => boolean, ms = 10_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const timer = setTimeout(() => {
+      sub.dispose();
+      reject(new Error(`timed out; the terminal showed: ${JSON.stringify(text.slice(-500))}`));
+    }, ms);
+    const sub = term.onData((d) => {
+      text += d;
+      if (pred(text)) {
+        clearTimeout(timer);
+        sub.dispose();
+        resolve(text);
+      }
+    });
+  });
 }
