@@ -267,6 +267,7 @@ ftp:
     t.match(end.end, { terminated_by: 'sec-alice', terminate_reason: 'policy check' });
     const tr = (await transfers()).find((e) => e.session_id === end.session_id && e.type === 'file.transfer');
     t.equal(tr?.result, 'aborted', 'the cut transfer is aborted');
+    t.match(tr?.detail, /session ended \(terminated\)/, 'and says the gateway ended it, not the server');
   });
 
   await t.test('idle timeout: 421, closed, recorded', async (t) => {

@@ -819,7 +819,9 @@ export class FtpSession {
       data.close();
       const res = await relayDone;
       clearInterval(ticker);
-      this.finishTransfer(t, 'aborted', res, 'the server closed the connection', cwdBefore, undefined);
+      // The gateway itself cut it when the session was ended (terminate, idle timeout, shutdown).
+      const why = this.endReason && this.endReason !== 'upstream_exit' ? `the session ended (${this.endReason})` : 'the server closed the connection';
+      this.finishTransfer(t, 'aborted', res, why, cwdBefore, undefined);
       written();
       throw e;
     }
