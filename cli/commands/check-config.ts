@@ -17,7 +17,7 @@ function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
-/** One line: listeners with their addresses and route counts, the viewer, audit mode, data_dir. */
+/** One line: listeners with their addresses and route counts, the viewer, audit mode, data_dir, SSH and FTP listeners. */
 export function summarize(loaded: LoadedConfig): string {
   const c = loaded.config;
   const routes = c.http.reduce((n, l) => n + l.routes.length, 0);
@@ -26,6 +26,10 @@ export function summarize(loaded: LoadedConfig): string {
   parts.push(c.viewer.enabled ? `viewer ${c.viewer.tls ? 'https' : 'http'}://${formatAddress(c.viewer.listen)}` : 'viewer disabled');
   parts.push(c.audit.enabled ? `audit ${c.audit.mode}` : 'audit OFF (benchmark only)');
   parts.push(`data_dir ${c.data_dir}`);
+  const ssh = c.ssh?.listeners ?? [];
+  if (ssh.length) parts.push(`${plural(ssh.length, 'SSH listener')}: ${ssh.map((l) => `${l.name} ssh://${formatAddress(l.listen)}`).join(', ')} (${plural(c.ssh!.targets.length, 'target')})`);
+  const ftp = c.ftp?.listeners ?? [];
+  if (ftp.length) parts.push(`${plural(ftp.length, 'FTP listener')}: ${ftp.map((l) => `${l.name} ftp://${formatAddress(l.listen)}${l.tls ? ' (FTPS)' : ''}`).join(', ')} (${plural(c.ftp!.servers.length, 'server')})`);
   if (c.demo) parts.push(`demo panel ${formatAddress(c.demo.panel_listen)}`);
   return parts.join('; ');
 }
