@@ -584,6 +584,10 @@ t.test('two listeners on one address and port clash; port 0 never does', async (
   t.ok(issueFor(t, clash(listeners('localhost:9443', '[::1]:9443')), 'http[1].listen'), 'localhost may be ::1');
   t.ok(issueFor(t, clash(listeners('[::ffff:127.0.0.1]:9443', '127.0.0.1:9443')), 'http[1].listen'), 'IPv4-mapped IPv6 is the IPv4 address');
   t.ok(issueFor(t, clash(`demo:\n  panel_listen: 127.0.0.1:9080\n${listeners('0.0.0.0:9080')}`), 'http[0].listen'), 'the demo panel counts; the later one in the file is named');
+  const sshYaml = (port: number) => `ssh:\n  listeners:\n    - { name: s, listen: 127.0.0.1:${port} }\n  targets:\n    - { name: d, type: local, command: [/bin/true], accounts: [{ name: a }] }\n`;
+  const e3 = clash(`${listeners('127.0.0.1:2222')}${sshYaml(2222)}`);
+  t.match(issueFor(t, e3, 'ssh.listeners[0].listen').message, /clashes with 127\.0\.0\.1:2222 of http\[0\]\.listen/, 'SSH listeners count too');
+  t.ok(parseConfigText(`${listeners('127.0.0.1:2222')}${sshYaml(2223)}`), 'an SSH listener on another port is fine');
 
   t.ok(parseConfigText(listeners('127.0.0.1:0', '127.0.0.1:0', '0.0.0.0:0')), 'port 0 never clashes');
   t.ok(parseConfigText(listeners('127.0.0.1:9443', '127.0.0.2:9443', '[::1]:9443', '127.0.0.1:9444')), 'different addresses or ports are fine');

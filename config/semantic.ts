@@ -276,6 +276,7 @@ function checkListeners(v: View, issues: PathIssue[], warnings: PathIssue[], whe
       warnings.push({ path: ['viewer', 'listen'], message: `the viewer listens on ${formatAddress(addr)} without TLS: passwords and session cookies would cross the network in clear text` });
   }
   for (const i of v.indices(['http'])) add(['http', i, 'listen']);
+  for (const i of v.indices(['ssh', 'listeners'])) add(['ssh', 'listeners', i, 'listen']);
   for (const i of v.indices(['ftp', 'listeners'])) add(['ftp', 'listeners', i, 'listen']);
   if (v.present(['demo'])) {
     add(['demo', 'panel_listen']);
