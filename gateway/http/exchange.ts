@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { ErrorCode } from '../core/errors.js';
 import type { HttpAction, HttpSource, IdentitySource } from '../../recorder/events.js';
-import { clientIp } from './analysis/client-ip.js';
+import { clientIp } from '../core/client-ip.js';
 import { requestAction, requestSource } from './analysis/classify.js';
 import type { Identity } from './analysis/identity.js';
 import { extractSessionKey, setCookieValue } from './analysis/session-key.js';

@@ -8,7 +8,7 @@ import type { AccessControl } from '../core/access.js';
 import type { CountCell, HistogramCell, Metrics } from '../core/metrics.js';
 import type { SessionRegistry } from '../core/registry.js';
 import type { Clock, Logger } from '../core/runtime.js';
-import { normalizeIp, TrustedProxies } from './analysis/client-ip.js';
+import { normalizeIp, TrustedProxies } from '../core/client-ip.js';
 import type { Directory } from './analysis/directory.js';
 import { UrlRecorder } from './analysis/redact.js';
 import { SessionKeyHasher } from './analysis/session-key.js';

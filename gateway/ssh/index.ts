@@ -17,7 +17,7 @@ import type { Clock, Logger } from '../core/runtime.js';
 import type { User, UserStore } from '../core/users.js';
 import type { Emitter } from '../../recorder/emitter.js';
 import type { EndReason, RecordingRef, UserRef } from '../../recorder/events.js';
-import { normalizeIp } from '../http/analysis/client-ip.js';
+import { normalizeIp } from '../core/client-ip.js';
 import { gatewayHostKeys } from './host-key.js';
 import { parseLoginName, pickTarget } from './login-name.js';
 import { Relay, type ChannelObserver } from './relay.js';

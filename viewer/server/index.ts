@@ -7,7 +7,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from '
 import type { ViewerConfig } from '../../config/schema.js';
 import { SgError } from '../../gateway/core/errors.js';
 import { loadUws } from '../../gateway/core/uws.js';
-import { clientIp, normalizeIp, TrustedProxies } from '../../gateway/http/analysis/client-ip.js';
+import { clientIp, normalizeIp, TrustedProxies } from '../../gateway/core/client-ip.js';
 import { getCookie } from '../../gateway/http/analysis/session-key.js';
 import { authRoutes } from './auth-routes.js';
 import type { Authed, RouteInput, ViewerContext, ViewerDeps } from './context.js';

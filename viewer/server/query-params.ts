@@ -4,7 +4,7 @@
 // a typo must never silently widen an auditor's search.
 import ipaddr from 'ipaddr.js';
 import { ACTIVITY_SORTS, REQUEST_SORTS, SESSION_SORTS, TRANSFER_SORTS, type QueryByKind, type RequestQuery, type SearchKind, type TimelineQuery } from '../../recorder/store/types.js';
-import { normalizeIp } from '../../gateway/http/analysis/client-ip.js';
+import { normalizeIp } from '../../gateway/core/client-ip.js';
 import { badParam } from './reply.js';
 
 const HTTP_ACTIONS = ['view', 'create', 'update', 'delete', 'login', 'logout'] as const;

@@ -1,7 +1,7 @@
 import t from 'tap';
 import fc from 'fast-check';
 import { clientIp, normalizeIp, parseIp, TrustedProxies, MAX_XFF_HOPS } from './client-ip.js';
-import { cidr } from '../../../config/schema.js';
+import { cidr } from '../../config/schema.js';
 
 t.test('normalizeIp', async (t) => {
   const cases: [string, string][] = [

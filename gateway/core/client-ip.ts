@@ -4,7 +4,7 @@
 // Hot path: IPv4 is parsed by hand into a uint32 (ipaddr.js takes ~1 µs per parse) and other
 // forms (uWS reports IPv4 peers as `0000:…:ffff:7f00:0001`) are parsed once and cached.
 import ipaddr from 'ipaddr.js';
-import { SgError } from '../../core/errors.js';
+import { SgError } from './errors.js';
 
 /** An IPv4 address as an unsigned 32-bit number, or an IPv6 address (never IPv4-mapped). */
 type Ip = number | ipaddr.IPv6;
