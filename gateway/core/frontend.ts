@@ -1,6 +1,8 @@
 // The one small interface every protocol front end implements (like Warpgate's
 // ProtocolServer): the start command builds front ends from config and drives them
 // through this interface only.
+import { SgError } from './errors.js';
+import type { Logger } from './runtime.js';
 
 export interface BoundAddress {
   host: string;
@@ -19,4 +21,26 @@ export interface Frontend {
   addresses(): BoundAddress[];
   /** Stop accepting, let in-flight work finish up to `graceMs`, then cut the rest. Idempotent. */
   close(graceMs?: number): Promise<void>;
+}
+
+/** What `listenOn` needs of a server (node:net's, and ssh2's, which wraps one). */
+interface Listenable {
+  listen(port: number, host: string, cb: () => void): unknown;
+  once(event: 'error', fn: (e: Error) => void): unknown;
+  off(event: 'error', fn: (e: Error) => void): unknown;
+  address(): unknown;
+}
+
+/** Binds `server` to the listener's address; resolves with the bound port (config may say 0). */
+export function listenOn(server: Listenable, protocol: string, l: { name: string; listen: { host: string; port: number } }, logger: Logger): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error) => reject(new SgError('SG_ERR_LISTEN', `${protocol} listener ${l.name} cannot listen on ${l.listen.host}:${l.listen.port}: ${e.message}`, { cause: e }));
+    server.once('error', onError);
+    server.listen(l.listen.port, l.listen.host, () => {
+      server.off('error', onError);
+      const port = (server.address() as { port: number }).port;
+      logger.info({ listener: l.name, host: l.listen.host, port }, `${protocol} listener started`);
+      resolve(port);
+    });
+  });
 }

@@ -5,7 +5,7 @@ import net from 'node:net';
 import type { FtpConfig, FtpListenerConfig, FtpServerConfig } from '../../config/schema.js';
 import type { AccessControl } from '../core/access.js';
 import { SgError } from '../core/errors.js';
-import type { BoundAddress, Frontend } from '../core/frontend.js';
+import { listenOn, type BoundAddress, type Frontend } from '../core/frontend.js';
 import type { SessionRegistry } from '../core/registry.js';
 import type { Clock, Logger } from '../core/runtime.js';
 import type { Emitter } from '../../recorder/emitter.js';
@@ -61,16 +61,7 @@ export function createFtpFrontend(listener: FtpListenerConfig, cfg: FtpConfig, d
       if (server) return Promise.reject(new SgError('SG_ERR_LISTEN', `ftp listener ${listener.name} already started`));
       server = net.createServer(onConnection);
       server.on('error', (e) => logger.error({ err: e }, 'ftp listener error'));
-      return new Promise((resolve, reject) => {
-        const onError = (e: Error) => reject(new SgError('SG_ERR_LISTEN', `ftp listener ${listener.name} cannot listen on ${listener.listen.host}:${listener.listen.port}: ${e.message}`, { cause: e }));
-        server!.once('error', onError);
-        server!.listen(listener.listen.port, listener.listen.host, () => {
-          server!.off('error', onError);
-          port = (server!.address() as net.AddressInfo).port;
-          logger.info({ listener: listener.name, host: listener.listen.host, port }, 'ftp listener started');
-          resolve();
-        });
-      });
+      return listenOn(server, 'ftp', listener, logger).then((p) => void (port = p));
     },
     addresses(): BoundAddress[] {
       // Explicit FTPS starts in clear text (AUTH TLS): the port itself is not a TLS port.

@@ -8,7 +8,7 @@ import ssh2 from 'ssh2';
 import type { SshConfig, SshListenerConfig, SshTargetConfig } from '../../config/schema.js';
 import type { AccessControl } from '../core/access.js';
 import { SgError, type ErrorCode } from '../core/errors.js';
-import type { BoundAddress, Frontend } from '../core/frontend.js';
+import { listenOn, type BoundAddress, type Frontend } from '../core/frontend.js';
 import { socketPair } from './socket-pair.js';
 import { WebShell, type WebShellRequest, type WebTarget } from './web-shell.js';
 import { newId } from '../core/ids.js';
@@ -410,16 +410,7 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
         pending.set(sock, entry);
         sock.once('close', entry.cancel);
       });
-      return new Promise((resolve, reject) => {
-        const onError = (e: Error) => reject(new SgError('SG_ERR_LISTEN', `ssh listener ${listener.name} cannot listen on ${listener.listen.host}:${listener.listen.port}: ${e.message}`, { cause: e }));
-        server!.once('error', onError);
-        server!.listen(listener.listen.port, listener.listen.host, () => {
-          server!.off('error', onError);
-          port = (server!.address() as { port: number }).port;
-          logger.info({ listener: listener.name, host: listener.listen.host, port }, 'ssh listener started');
-          resolve();
-        });
-      });
+      return listenOn(server, 'ssh', listener, logger).then((p) => void (port = p));
     },
     addresses(): BoundAddress[] {
       return port < 0 ? [] : [{ host: listener.listen.host, port, tls: false }];
