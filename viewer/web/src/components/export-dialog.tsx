@@ -1,6 +1,7 @@
 // Export of the filtered view. The browser downloads the file itself (a normal navigation, so a
 // big export streams to disk). Encrypted exports first trade the passphrase for a one-time ticket
 // (POST), so the passphrase never appears in a URL; the file is OpenPGP, opened with `gpg -d`.
+import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import { api, describeError, queryString } from '../api.js';
 import { Dialog } from './dialog.js';
@@ -71,25 +72,12 @@ export function ExportDialog(props: { kind: string; filters: Record<string, stri
         {props.encryption === 'required' && <p class="notice">Exports must be encrypted on this gateway.</p>}
         {encrypt && (
           <>
-            <label>
-              Passphrase
-              <input type="password" name="passphrase" autocomplete="new-password" value={pass} onInput={(e) => setPass(e.currentTarget.value)} minLength={12} required />
-            </label>
-            <label>
-              Repeat passphrase
-              <input type="password" name="passphrase2" autocomplete="new-password" value={pass2} onInput={(e) => setPass2(e.currentTarget.value)} required />
-            </label>
-            <p class="muted small">
+            <PassphraseFields pass={pass} pass2={pass2} setPass={setPass} setPass2={setPass2}>
               The file is OpenPGP-encrypted (AES-256). Open it with <code>gpg --decrypt FILE.gpg &gt; FILE</code>.
-            </p>
+            </PassphraseFields>
           </>
         )}
-        {error && (
-          <p class="field-error" role="alert">
-            {error}
-          </p>
-        )}
-        {done && <p class="notice">The download has started.</p>}
+        <DownloadStatus error={error} done={done} />
         <div class="dialog-actions">
           <button type="button" class="btn" onClick={props.onClose}>
             Close
@@ -100,5 +88,36 @@ export function ExportDialog(props: { kind: string; filters: Record<string, stri
         </div>
       </form>
     </Dialog>
+  );
+}
+
+/** A passphrase typed twice, and how to open the encrypted file (children). */
+export function PassphraseFields(props: { pass: string; pass2: string; setPass: (v: string) => void; setPass2: (v: string) => void; children: ComponentChildren }) {
+  return (
+    <>
+      <label>
+        Passphrase
+        <input type="password" name="passphrase" autocomplete="new-password" value={props.pass} onInput={(e) => props.setPass(e.currentTarget.value)} minLength={12} required />
+      </label>
+      <label>
+        Repeat passphrase
+        <input type="password" name="passphrase2" autocomplete="new-password" value={props.pass2} onInput={(e) => props.setPass2(e.currentTarget.value)} required />
+      </label>
+      <p class="muted small">{props.children}</p>
+    </>
+  );
+}
+
+/** A download dialog's error or "started" line. */
+export function DownloadStatus({ error, done }: { error: string; done: boolean }) {
+  return (
+    <>
+      {error && (
+        <p class="field-error" role="alert">
+          {error}
+        </p>
+      )}
+      {done && <p class="notice">The download has started.</p>}
+    </>
   );
 }

@@ -6,7 +6,7 @@
 import { useState } from 'preact/hooks';
 import { api, describeError, queryString } from '../api.js';
 import { Dialog } from './dialog.js';
-import { download, type Encryption } from './export-dialog.js';
+import { DownloadStatus, PassphraseFields, download, type Encryption } from './export-dialog.js';
 
 function EncryptDialog({ id, required, onClose }: { id: string; required: boolean; onClose: () => void }) {
   const [pass, setPass] = useState('');
@@ -36,23 +36,10 @@ function EncryptDialog({ id, required, onClose }: { id: string; required: boolea
     <Dialog title="Download encrypted" onClose={onClose}>
       <form onSubmit={submit} class="form">
         {required ? <p class="notice">Downloads must be encrypted on this gateway.</p> : <p class="muted">The recording is encrypted with your passphrase before it leaves the gateway.</p>}
-        <label>
-          Passphrase
-          <input type="password" name="passphrase" autocomplete="new-password" value={pass} onInput={(e) => setPass(e.currentTarget.value)} minLength={12} required />
-        </label>
-        <label>
-          Repeat passphrase
-          <input type="password" name="passphrase2" autocomplete="new-password" value={pass2} onInput={(e) => setPass2(e.currentTarget.value)} required />
-        </label>
-        <p class="muted small">
+        <PassphraseFields pass={pass} pass2={pass2} setPass={setPass} setPass2={setPass2}>
           The file is OpenPGP-encrypted (AES-256). Open it with <code>gpg --decrypt FILE.cast.gpg &gt; FILE.cast</code>, then play it with <code>asciinema play FILE.cast</code>.
-        </p>
-        {error && (
-          <p class="field-error" role="alert">
-            {error}
-          </p>
-        )}
-        {done && <p class="notice">The download has started.</p>}
+        </PassphraseFields>
+        <DownloadStatus error={error} done={done} />
         <div class="dialog-actions">
           <button type="button" class="btn" onClick={onClose}>
             Close
