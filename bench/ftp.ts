@@ -8,8 +8,10 @@
 // vsftpd is started by the bench in the foreground with its own config (anonymous logins with a
 // password list, writes in pub/, its own passive ports) on a free loopback port, under a shell
 // that stops it when the bench's pipe to it closes, so it never outlives the bench. The gateway is
-// the real CLI (`node dist/cli/sessiongate.js start --config <generated yaml>`) with one FTP
-// listener in front of that vsftpd. Rounds alternate the order (direct first, then gateway first);
+// the real CLI (`node dist/cli/sessiongate.js start --config <generated yaml>`) with two FTP
+// listeners in front of that vsftpd: `bench` as configured by default (data relayed on a native
+// thread, gateway/ftp/native-relay.ts) and `bench-js` with `native_relay: false` (the JavaScript
+// relay, for the record; the bars are read on the default). Rounds alternate the order (direct first, then gateway first);
 // best and median count. After the runs the gateway is stopped gracefully and its store is read
 // back: every transfer the gateway carried must be recorded as `ok` with its exact byte count.
 // Every process is stopped by its PID at the end, on errors and on Ctrl-C.
@@ -34,7 +36,8 @@ const ROOT = findRoot();
 const CLI = join(ROOT, 'dist', 'cli', 'sessiongate.js');
 const DIRECTIONS = ['download', 'upload'] as const;
 type Direction = (typeof DIRECTIONS)[number];
-type Side = 'direct' | 'gateway';
+type Side = 'direct' | 'gateway' | 'gateway-js';
+const viaGateway = (s: Side) => s !== 'direct';
 
 export interface FtpBenchOptions {
   mb: number;
@@ -51,7 +54,7 @@ export interface FtpBenchOptions {
 const USAGE = `usage: npm run bench -- ftp [options]
 
   --mb N             MiB per transfer (default 200)
-  --rounds N         interleaved rounds per direction and side; best and median count (default 3)
+  --rounds N         interleaved rounds per direction and side; best and median count (default 5)
   --directions LIST  subset of ${DIRECTIONS.join(',')} (default both)
   --wait-others S    wait up to S seconds while another benchmark (wrk, a bench suite) runs (default 600; 0: do not wait)
   --profile          run the gateway under node --cpu-prof (profile in the temp dir; implies --keep)
@@ -77,7 +80,7 @@ export function parseOptions(argv: string[]): FtpBenchOptions {
   if (flags.out === true) throw new UsageError('--out needs a directory');
   return {
     mb: intFlag(flags.mb, 'mb', 200, 1, 100_000),
-    rounds: intFlag(flags.rounds, 'rounds', 3, 1, 20),
+    rounds: intFlag(flags.rounds, 'rounds', 5, 1, 20),
     directions,
     waitOthers: intFlag(flags['wait-others'], 'wait-others', 600, 0, 24 * 3600),
     profile: flags.profile === true,
@@ -251,6 +254,8 @@ function makeFile(file: string, bytes: number): void {
 interface Gw {
   child: Child;
   port: number;
+  /** The listener with native_relay: false. */
+  portJs: number;
   dataDir: string;
   configFile: string;
   profileDir?: string;
@@ -261,13 +266,18 @@ async function startGw(procs: ProcessSet, dir: string, vs: Vsftpd, profile: bool
   const dataDir = join(dir, 'data');
   const configFile = join(dir, 'sessiongate.yaml');
   const port = await freePort();
+  const portJs = await freePort();
   const range = await freePortRange(20);
+  const rangeJs = await freePortRange(20);
   const cfg = {
     data_dir: dataDir,
     log: { level: 'warn', file: join(dir, 'sessiongate.log') },
     viewer: { enabled: false },
     ftp: {
-      listeners: [{ name: 'bench', listen: `${HOST}:${port}`, passive_ports: `${range.from}-${range.to}`, idle_timeout: '10m' }],
+      listeners: [
+        { name: 'bench', listen: `${HOST}:${port}`, passive_ports: `${range.from}-${range.to}`, idle_timeout: '10m' },
+        { name: 'bench-js', listen: `${HOST}:${portJs}`, passive_ports: `${rangeJs.from}-${rangeJs.to}`, idle_timeout: '10m', native_relay: false },
+      ],
       servers: [{ name: 'vsftpd', host: HOST, port: vs.port }],
     },
   };
@@ -276,7 +286,8 @@ async function startGw(procs: ProcessSet, dir: string, vs: Vsftpd, profile: bool
   const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
   const child = procs.spawn('sessiongate', process.execPath, [...nodeArgs, CLI, 'start', '--config', configFile]);
   await waitForChildPort(port, child, 30_000);
-  return { child, port, dataDir, configFile, ...(profileDir ? { profileDir } : {}) };
+  await waitForChildPort(portJs, child, 30_000);
+  return { child, port, portJs, dataDir, configFile, ...(profileDir ? { profileDir } : {}) };
 }
 
 // ---------- the client: curl ----------
@@ -404,15 +415,19 @@ async function benchmark(o: FtpBenchOptions, tmp: string, procs: ProcessSet, say
   if (o.directions.includes('upload')) makeFile(upLocal, bytes);
 
   const gw = await startGw(procs, join(tmp, 'gateway'), vs, o.profile);
-  say(`${vsftpdVersion()} on ${HOST}:${vs.port}; gateway FTP on ${HOST}:${gw.port}${o.profile ? `, under --cpu-prof (${gw.profileDir})` : ''}; ${versionOf('curl', ['--version'])}`);
+  const log = readFileSync(join(tmp, 'gateway', 'sessiongate.log'), 'utf8');
+  const nativeRelay = !/native data relay unavailable/.test(log);
+  if (!nativeRelay) say('note: the gateway logged that its native relay is unavailable: both gateway sides relay in JavaScript');
+  say(`${vsftpdVersion()} on ${HOST}:${vs.port}; gateway FTP on ${HOST}:${gw.port} (native relay) and ${HOST}:${gw.portJs} (native_relay: false)${o.profile ? `, under --cpu-prof (${gw.profileDir})` : ''}; ${versionOf('curl', ['--version'])}`);
 
   const direct: Endpoint = { side: 'direct', port: vs.port };
   const gateway: Endpoint = { side: 'gateway', port: gw.port };
+  const gatewayJs: Endpoint = { side: 'gateway-js', port: gw.portJs };
   const auth = ['--user', `anonymous:${vs.password}`];
   const url = (e: Endpoint, name: string) => `ftp://${HOST}:${e.port}/pub/${name}`;
   // Both sides answer, the page cache holds the file and the gateway's code is warm before
   // anything is timed (one whole download each, not counted; recorded like any other).
-  for (const e of [direct, gateway]) await curl([...auth, '-o', '/dev/null', url(e, downName)]);
+  for (const e of [direct, gateway, gatewayJs]) await curl([...auth, '-o', '/dev/null', url(e, downName)]);
 
   const runs: Run[] = [];
   let seq = 0;
@@ -420,7 +435,7 @@ async function benchmark(o: FtpBenchOptions, tmp: string, procs: ProcessSet, say
   say('');
   for (const direction of o.directions) {
     for (let round = 1; round <= o.rounds; round++) {
-      const order: Endpoint[] = round % 2 === 1 ? [direct, gateway] : [gateway, direct];
+      const order: Endpoint[] = round % 2 === 1 ? [direct, gateway, gatewayJs] : [gatewayJs, gateway, direct];
       for (const e of order) {
         const name = direction === 'upload' ? `up-${e.side}-${++seq}.bin` : downName;
         const g0 = cpuOf(gw.child.pid);
@@ -437,7 +452,7 @@ async function benchmark(o: FtpBenchOptions, tmp: string, procs: ProcessSet, say
           if (size !== bytes) throw new Error(`upload ${e.side}: vsftpd stored ${size} bytes, ${bytes} expected`);
           unlinkSync(f);
         }
-        if (e.side === 'gateway') expected.push({ direction, path: `/pub/${name}`, bytes });
+        if (viaGateway(e.side)) expected.push({ direction, path: `/pub/${name}`, bytes });
         const mib = r.bytes / 1048576;
         const gwCpu = c1.gw - c0.gw;
         const run: Run = {
@@ -448,13 +463,13 @@ async function benchmark(o: FtpBenchOptions, tmp: string, procs: ProcessSet, say
           seconds: r.seconds,
           mb_s: mib / r.seconds,
           wall_s: r.wall_s,
-          cpu_ms_per_mb: { client: ((c1.self - c0.self) * 1000) / mib, vsftpd: ((c1.vs - c0.vs) * 1000) / mib, gateway: e.side === 'gateway' ? (gwCpu * 1000) / mib : 0, gateway_sys: e.side === 'gateway' ? ((c1.gwSys - c0.gwSys) * 1000) / mib : 0 },
-          ...(e.side === 'gateway' ? { gateway_cpu: gwCpu / r.wall_s } : {}),
+          cpu_ms_per_mb: { client: ((c1.self - c0.self) * 1000) / mib, vsftpd: ((c1.vs - c0.vs) * 1000) / mib, gateway: viaGateway(e.side) ? (gwCpu * 1000) / mib : 0, gateway_sys: viaGateway(e.side) ? ((c1.gwSys - c0.gwSys) * 1000) / mib : 0 },
+          ...(viaGateway(e.side) ? { gateway_cpu: gwCpu / r.wall_s } : {}),
           host_busy: (c1.host.busy - c0.host.busy) / Math.max(1, c1.host.total - c0.host.total),
         };
         runs.push(run);
         const c = run.cpu_ms_per_mb;
-        say(`  ${direction.padEnd(8)} round ${round} ${e.side.padEnd(7)} ${f1(run.mb_s).padStart(7)} MB/s  (${run.seconds.toFixed(3)} s)  CPU ms/MiB curl ${f1(c.client)} vsftpd ${f1(c.vsftpd)}${e.side === 'gateway' ? ` gateway ${f1(c.gateway)} (kernel ${f1(c.gateway_sys)})` : ''}  host busy ${Math.round(run.host_busy * 100)}%`);
+        say(`  ${direction.padEnd(8)} round ${round} ${e.side.padEnd(10)} ${f1(run.mb_s).padStart(7)} MB/s  (${run.seconds.toFixed(3)} s)  CPU ms/MiB curl ${f1(c.client)} vsftpd ${f1(c.vsftpd)}${viaGateway(e.side) ? ` gateway ${f1(c.gateway)} (kernel ${f1(c.gateway_sys)})` : ''}  host busy ${Math.round(run.host_busy * 100)}%`);
       }
     }
   }
@@ -462,20 +477,24 @@ async function benchmark(o: FtpBenchOptions, tmp: string, procs: ProcessSet, say
   const summary = o.directions.map((direction) => {
     const of = (side: Side) => runs.filter((r) => r.direction === direction && r.side === side);
     const d = of('direct').map((r) => r.mb_s);
-    const g = of('gateway').map((r) => r.mb_s);
+    const via = (side: Side) => {
+      const g = of(side).map((r) => r.mb_s);
+      return {
+        best: Math.max(...g),
+        median: median(g),
+        ratio_best: Math.max(...g) / Math.max(...d),
+        ratio_median: median(g) / median(d),
+        gateway_cpu: median(of(side).map((r) => r.gateway_cpu!)),
+        cpu_ms_per_mb: { client: median(of(side).map((r) => r.cpu_ms_per_mb.client)), vsftpd: median(of(side).map((r) => r.cpu_ms_per_mb.vsftpd)), gateway: median(of(side).map((r) => r.cpu_ms_per_mb.gateway)), gateway_sys: median(of(side).map((r) => r.cpu_ms_per_mb.gateway_sys)) },
+      };
+    };
     return {
       direction,
       direct_best: Math.max(...d),
       direct_median: median(d),
-      gateway_best: Math.max(...g),
-      gateway_median: median(g),
-      ratio_best: Math.max(...g) / Math.max(...d),
-      ratio_median: median(g) / median(d),
-      gateway_cpu: median(of('gateway').map((r) => r.gateway_cpu!)),
-      cpu_ms_per_mb: {
-        direct: { client: median(of('direct').map((r) => r.cpu_ms_per_mb.client)), vsftpd: median(of('direct').map((r) => r.cpu_ms_per_mb.vsftpd)) },
-        gateway: { client: median(of('gateway').map((r) => r.cpu_ms_per_mb.client)), vsftpd: median(of('gateway').map((r) => r.cpu_ms_per_mb.vsftpd)), gateway: median(of('gateway').map((r) => r.cpu_ms_per_mb.gateway)), gateway_sys: median(of('gateway').map((r) => r.cpu_ms_per_mb.gateway_sys)) },
-      },
+      direct_cpu_ms_per_mb: { client: median(of('direct').map((r) => r.cpu_ms_per_mb.client)), vsftpd: median(of('direct').map((r) => r.cpu_ms_per_mb.vsftpd)) },
+      gateway: via('gateway'),
+      gateway_js: via('gateway-js'),
       host_busy: median(runs.filter((r) => r.direction === direction).map((r) => r.host_busy)),
     };
   });
@@ -487,27 +506,31 @@ async function benchmark(o: FtpBenchOptions, tmp: string, procs: ProcessSet, say
 
   const lines: string[] = [];
   lines.push(`throughput (MB/s = MiB/s over the transfer: curl's time_total - time_pretransfer; best and median of ${o.rounds}):`);
-  const rows = [['direction', 'direct best', 'gateway best', 'ratio', 'direct med', 'gateway med', 'ratio']];
-  for (const x of summary) rows.push([x.direction, f1(x.direct_best), f1(x.gateway_best), fx(x.ratio_best), f1(x.direct_median), f1(x.gateway_median), fx(x.ratio_median)]);
+  const rows = [['direction', 'direct best', 'gateway best', 'ratio', 'direct med', 'gateway med', 'ratio', 'JS relay med', 'ratio']];
+  for (const x of summary) rows.push([x.direction, f1(x.direct_best), f1(x.gateway.best), fx(x.gateway.ratio_best), f1(x.direct_median), f1(x.gateway.median), fx(x.gateway.ratio_median), f1(x.gateway_js.median), fx(x.gateway_js.ratio_median)]);
   lines.push(table(rows));
+  lines.push('(gateway: native_relay on, the default; JS relay: the listener with native_relay: false)');
   lines.push('');
   lines.push('CPU per MiB moved (ms, medians, whole command) and how busy the host was (all cores, every process):');
-  const crow = [['direction', 'direct: curl', 'vsftpd', 'total', 'gateway: curl', 'vsftpd', 'gateway', 'total', 'gateway core share', 'host busy']];
+  const crow = [['direction', 'side', 'curl', 'vsftpd', 'gateway', '(kernel)', 'total', 'gateway core share', 'host busy']];
   for (const x of summary) {
-    const d = x.cpu_ms_per_mb.direct;
-    const g = x.cpu_ms_per_mb.gateway;
-    crow.push([x.direction, f1(d.client), f1(d.vsftpd), f1(d.client + d.vsftpd), f1(g.client), f1(g.vsftpd), f1(g.gateway), f1(g.client + g.vsftpd + g.gateway), `${Math.round(x.gateway_cpu * 100)}%`, `${Math.round(x.host_busy * 100)}%`]);
+    const d = x.direct_cpu_ms_per_mb;
+    crow.push([x.direction, 'direct', f1(d.client), f1(d.vsftpd), '-', '-', f1(d.client + d.vsftpd), '-', `${Math.round(x.host_busy * 100)}%`]);
+    for (const [label, g] of [['gateway', x.gateway], ['JS relay', x.gateway_js]] as const) {
+      const c = g.cpu_ms_per_mb;
+      crow.push(['', label, f1(c.client), f1(c.vsftpd), f1(c.gateway), f1(c.gateway_sys), f1(c.client + c.vsftpd + c.gateway), `${Math.round(g.gateway_cpu * 100)}%`, '']);
+    }
   }
-  lines.push(table(crow));
+  lines.push(table(crow, 2));
 
   const bars: Bar<string>[] = [];
   const down = summary.find((x) => x.direction === 'download');
   const up = summary.find((x) => x.direction === 'upload');
-  bars.push(bar('FTP download throughput vs direct vsftpd (best runs)', 'x', '>=', 0.85, 0.95, down?.ratio_best));
-  bars.push(bar('FTP download throughput vs direct vsftpd (medians)', 'x', '>=', 0.85, 0.95, down?.ratio_median));
+  bars.push(bar('FTP download throughput vs direct vsftpd (best runs)', 'x', '>=', 0.85, 0.95, down?.gateway.ratio_best));
+  bars.push(bar('FTP download throughput vs direct vsftpd (medians)', 'x', '>=', 0.85, 0.95, down?.gateway.ratio_median));
   if (up) {
-    bars.push(bar('FTP upload throughput vs direct vsftpd (best runs; the download bar applied to uploads)', 'x', '>=', 0.85, 0.95, up.ratio_best));
-    bars.push(bar('FTP upload throughput vs direct vsftpd (medians)', 'x', '>=', 0.85, 0.95, up.ratio_median));
+    bars.push(bar('FTP upload throughput vs direct vsftpd (best runs; the download bar applied to uploads)', 'x', '>=', 0.85, 0.95, up.gateway.ratio_best));
+    bars.push(bar('FTP upload throughput vs direct vsftpd (medians)', 'x', '>=', 0.85, 0.95, up.gateway.ratio_median));
   }
 
   say('');
@@ -532,6 +555,7 @@ async function benchmark(o: FtpBenchOptions, tmp: string, procs: ProcessSet, say
       loadavg_at_start: loadavg(),
       other_benchmarks_at_start: othersAtStart,
       commit: versionOf('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']),
+      native_relay: nativeRelay,
     },
     summary,
     runs,

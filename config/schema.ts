@@ -542,6 +542,12 @@ const ftpListener = z.strictObject({
   default_server: name.optional(),
   /** A data connection must open within this time, and is cut when no byte moves for this long. */
   data_timeout: duration.pipe(z.number().min(100)).default(30_000),
+  /**
+   * Relay plain (non-TLS) data connections on a native thread (build/Release/sg_relay.node, built
+   * by `npm ci`): no JavaScript per chunk. false, or no addon: relayed in JavaScript (slower; the
+   * log says so at start).
+   */
+  native_relay: z.boolean().default(true),
   /** A logged-in session with no command and no moving transfer for this long is ended (0: never). */
   idle_timeout: duration.default(15 * 60_000),
   /** Time allowed from connect to logged in. */

@@ -1,6 +1,6 @@
 // Rebuild dist/ when any source is newer than the last build, so `npm start` and `npm run bench`
 // work on a fresh clone without a separate build step: TypeScript with tsc, and the viewer's
-// browser app (viewer/web) with Vite.
+// browser app (viewer/web) with Vite, and the native FTP relay (scripts/build-native.mjs).
 import { statSync, readdirSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -35,3 +35,6 @@ if (force || webSrc > mtime(webStamp)) {
   process.stderr.write('sessiongate: building the viewer app (vite)...\n');
   execFileSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--config', `${web}/vite.config.mjs`], { stdio: 'inherit' });
 }
+
+// The native FTP data relay (built by `npm ci`; rebuilt here when its C source changed).
+execFileSync(process.execPath, ['scripts/build-native.mjs', ...(force ? ['--force'] : [])], { stdio: 'inherit' });

@@ -4,7 +4,9 @@
 // connections: both directions with backpressure, bytes counted, half-close passed on (an
 // upload's EOF is the end of the file).
 //
-// Speed (bench/ftp.ts): a plain TCP side that sends the file is read with `onread` into large
+// Speed (bench/ftp.ts): when both sides are plain TCP the bytes never enter JavaScript:
+// native-relay.ts relays them on a native thread. Otherwise (TLS, or no native addon) the side that
+// sends the file is read with `onread` into large
 // buffers from a small shared pool (1 MiB per read syscall instead of Node's 64 KiB, no Buffer
 // allocated per chunk, nothing for the GC), each buffer written to the other side as it is and
 // recycled once written. The reader pauses when more than RELAY_HIGH bytes wait to be written and
@@ -13,6 +15,8 @@
 // counters on timers.
 import net from 'node:net';
 import tls from 'node:tls';
+import { startNativeRelay } from './native-relay.js';
+import { watchStall } from './stall.js';
 
 const READ_SIZE = 1 << 20;
 const POOL_MAX = 8;
@@ -183,22 +187,41 @@ export interface RelayResult {
   clean: boolean;
 }
 
+/** A running data relay: counters read for progress, and its ends. */
+export interface Relay {
+  readonly down: number;
+  readonly up: number;
+  /** Resolves when both connections are closed. */
+  readonly done: Promise<RelayResult>;
+  /** Resolves when the server's data has all been handed to the client with an EOF (or on done). */
+  readonly settledDown: Promise<RelayResult>;
+  /** Cuts both sides (ABOR, terminate, stall). */
+  abort(): void;
+}
+
 /**
- * Relays between the client's and the server's data connections until both are closed. `down`
- * and `up` count the bytes (read them for progress). stall cuts both sides when no byte moved for
- * `stallMs`.
+ * Relays a transfer's data connections: on a native thread when both are plain TCP and `native`
+ * is on (native-relay.ts), else in JavaScript, the side that sends the file read in large chunks.
  */
-export class DataRelay {
+export function relayData(client: net.Socket, server: net.Socket, opts: { stallMs: number; native: boolean; upload: boolean }): Relay {
+  const fast = opts.native ? startNativeRelay(client, server, opts.stallMs) : undefined;
+  if (fast) return fast;
+  return opts.upload ? new DataRelay(withBigReads(client), server, opts.stallMs) : new DataRelay(client, withBigReads(server), opts.stallMs);
+}
+
+/**
+ * Relays between the client's and the server's data connections in JavaScript until both are
+ * closed. `down` and `up` count the bytes (read them for progress). The stall watch cuts both
+ * sides when no byte moved for `stallMs`.
+ */
+export class DataRelay implements Relay {
   down = 0;
   up = 0;
   private clean = true;
   private closed = 0;
-  private lastMove = Date.now();
-  private lastTotal = 0;
-  private readonly timer: NodeJS.Timeout;
+  private readonly stopWatch: () => void;
   readonly done: Promise<RelayResult>;
   private resolveDone!: (r: RelayResult) => void;
-  /** Resolves when the server's data has all been handed to the client with an EOF (or on done). */
   readonly settledDown: Promise<RelayResult>;
   private resolveDown!: (r: RelayResult) => void;
   private serverEnded = false;
@@ -238,23 +261,12 @@ export class DataRelay {
           (s === client ? server : client).destroy();
         }
         if (++this.closed === 2) {
-          clearInterval(this.timer);
+          this.stopWatch();
           this.resolveDone({ down: this.down, up: this.up, clean: this.clean });
         }
       });
     }
-    this.timer = setInterval(
-      () => {
-        const now = Date.now();
-        const total = this.down + this.up;
-        if (total !== this.lastTotal) {
-          this.lastTotal = total;
-          this.lastMove = now;
-        } else if (now - this.lastMove >= stallMs) this.abort();
-      },
-      Math.max(50, Math.min(stallMs / 2, 1000)),
-    );
-    this.timer.unref();
+    this.stopWatch = watchStall(() => this.down + this.up, stallMs, () => this.abort());
   }
 
   private pump(src: net.Socket, dst: net.Socket, count: (n: number) => void): void {
@@ -299,7 +311,6 @@ export class DataRelay {
     src.resume();
   }
 
-  /** Cuts both sides (ABOR, terminate, stall). */
   abort(): void {
     this.clean = false;
     this.client.destroy();

@@ -11,6 +11,7 @@ import type { Clock, Logger } from '../core/runtime.js';
 import type { Emitter } from '../../recorder/emitter.js';
 import { PortPool } from './data.js';
 import { FtpSession, type FtpDirectory } from './session.js';
+import { nativeRelayAddon } from './native-relay.js';
 import { loadListenerTls, upstreamTlsPolicy, type UpstreamTls } from './tls.js';
 
 export type { FtpDirectory } from './session.js';
@@ -59,6 +60,8 @@ export function createFtpFrontend(listener: FtpListenerConfig, cfg: FtpConfig, d
     name: listener.name,
     start() {
       if (server) return Promise.reject(new SgError('SG_ERR_LISTEN', `ftp listener ${listener.name} already started`));
+      const why = listener.native_relay ? nativeRelayAddon().why : undefined;
+      if (why) logger.warn({ listener: listener.name, reason: why }, 'ftp: native data relay unavailable; relaying FTP data in JavaScript (slower)');
       server = net.createServer(onConnection);
       server.on('error', (e) => logger.error({ err: e }, 'ftp listener error'));
       return listenOn(server, 'ftp', listener, logger).then((p) => void (port = p));

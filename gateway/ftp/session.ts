@@ -27,7 +27,7 @@ import type { LiveSessionHandle, SessionRegistry } from '../core/registry.js';
 import type { Clock, Logger } from '../core/runtime.js';
 import type { Emitter } from '../../recorder/emitter.js';
 import type { EndReason, FileTransferEvent, ServerRef, TransferDirection, TransferResult, UserRef } from '../../recorder/events.js';
-import { connectData, DataRelay, openPassive, sameIp, withBigReads, type PassiveWait, type PortPool } from './data.js';
+import { connectData, openPassive, relayData, sameIp, type PassiveWait, type PortPool, type Relay } from './data.js';
 import { LineSplitter, parseCommand, printable, type Command } from './lines.js';
 import { encodeReply, parseEpsv, parseOpeningSize, parsePasv, parsePwd, reply, replyText, type Reply } from './replies.js';
 import { SpeedMeter } from './speed.js';
@@ -94,7 +94,7 @@ interface Transfer {
   meter: SpeedMeter;
   bytes: number;
   aborted: boolean;
-  relay: DataRelay | undefined;
+  relay: Relay | undefined;
 }
 
 export class FtpSession {
@@ -784,15 +784,13 @@ export class FtpSession {
         return undefined;
       }
       // PROT P: the client is the TLS client of the data connection, whichever side connected.
-      // The side that sends the file is read in large chunks (data.ts withBigReads).
-      const s = protect ? serverTls(raw, protect) : direction === 'upload' ? withBigReads(raw) : raw;
+      const s = protect ? serverTls(raw, protect) : raw;
       if (protect) {
         const ts = s as tls.TLSSocket;
         ts.on('error', (e) => this.deps.logger.debug({ err: e, ip: this.ip }, 'ftp client data TLS error'));
         ts.once('secure', () => this.deps.logger.debug({ ip: this.ip, session_id: this.sessionId, resumed: ts.isSessionReused(), protocol: ts.getProtocol() }, 'ftp client data connection: TLS'));
       }
-      if (direction !== 'upload') data.upstream = withBigReads(data.upstream);
-      const relay = new DataRelay(s, data.upstream, this.deps.listener.data_timeout);
+      const relay = relayData(s, data.upstream, { stallMs: this.deps.listener.data_timeout, native: this.deps.listener.native_relay, upload: direction === 'upload' });
       t.relay = relay;
       if (t.aborted || this.endReason) relay.abort();
       // Downloads and listings are complete for the client once the last byte and the EOF are
@@ -800,6 +798,11 @@ export class FtpSession {
       return direction === 'upload' ? relay.done : relay.settledDown;
     });
 
+    // The relay may have swapped a socket for its own (data.ts withBigReads): cut it through the relay.
+    const cut = () => {
+      t.relay?.abort();
+      data.close();
+    };
     let final: Reply;
     let prelim = false;
     try {
@@ -816,7 +819,7 @@ export class FtpSession {
       });
     } catch (e) {
       // The server is gone: the transfer is cut; the close handler ends the session.
-      data.close();
+      cut();
       const res = await relayDone;
       clearInterval(ticker);
       // The gateway itself cut it when the session was ended (terminate, idle timeout, shutdown).
@@ -827,7 +830,7 @@ export class FtpSession {
     }
     if (!prelim || final.code >= 400) {
       // Refused before any data (550, 425...) or failed: the data setup is useless now.
-      if (!prelim) data.close();
+      if (!prelim) cut();
     }
     const res = await relayDone;
     clearInterval(ticker);
