@@ -36,5 +36,5 @@ if (force || webSrc > mtime(webStamp)) {
   execFileSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--config', `${web}/vite.config.mjs`], { stdio: 'inherit' });
 }
 
-// The native FTP data relay (built by `npm ci`; rebuilt here when its C source changed).
-execFileSync(process.execPath, ['scripts/build-native.mjs', ...(force ? ['--force'] : [])], { stdio: 'inherit' });
+// The native FTP data relay (built by `npm ci`; rebuilt here only when its C source changed).
+execFileSync(process.execPath, ['scripts/build-native.mjs'], { stdio: 'inherit' });
