@@ -97,7 +97,7 @@ ${targetYaml(sshd, 'web1', { os: 'Debian 12' })}    - name: box
     t.ok(mine, 'the session is recorded, start and end');
     t.match(mine!.start, { protocol: 'ssh', account: 'root', server: { name: 'web1', os: 'Debian 12', host: '127.0.0.1', port: sshd.port }, connected_from: 'proxy', ip: '127.0.0.1' });
     t.match(mine!.start.client_name, /^SSH-2\.0-OpenSSH_/, 'client name is the client version string');
-    t.equal(mine!.end!.reason, 'client_exit');
+    t.equal(mine!.end!.reason, 'upstream_exit', 'the command ended on the target (whichever side closed first)');
     const exec = (await recordedFor('alice')).find((e) => e.type === 'ssh.exec') as Record<string, unknown> | undefined;
     t.match(exec, { command: 'echo hello; echo oops >&2; exit 3', exit_code: 3, pty: false }, 'ssh.exec with command and exit code');
   });

@@ -226,6 +226,11 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
     let bytesOut = 0;
     let lastExit: { exit_code?: number; exit_signal?: string } = {};
     let endReason: EndReason | undefined;
+    // The end reason must not depend on which side's close the gateway sees first: a session whose
+    // last channel ended with the target's exit report (before the client left) ended upstream.
+    let openChannels = 0;
+    let targetExited = false;
+    let clientGone = false;
     let terminatedBy: { by: string; why: string } | undefined;
     let lastActivity = clock.now();
     let handle: LiveSessionHandle | undefined;
@@ -240,6 +245,7 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
         // Channels with a pty get a cast (DESIGN "Recording pipeline"): the session's first one is
         // <session-id>.cast, later ones <session-id>.2, .3...
         const cast = detail.pty ? castFor(detail.pty.cols, detail.pty.rows, detail.pty.term) : undefined;
+        openChannels++;
         return {
           ...(audit ? { input: (d: Buffer) => audit.fromClient(d), output: (d: Buffer) => audit.fromServer(d) } : {}),
           ...(cast
@@ -253,9 +259,11 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
           end: (r) => {
             audit?.close(r.error ?? (endReason ? `session ${endReason}` : 'channel closed'));
             if (cast) castsClosing.push(closeCast(cast));
-          bytesIn += r.bytes_in;
-          bytesOut += r.bytes_out;
-          lastExit = { ...(r.exit_code !== undefined ? { exit_code: r.exit_code } : {}), ...(r.exit_signal ? { exit_signal: r.exit_signal } : {}) };
+            bytesIn += r.bytes_in;
+            bytesOut += r.bytes_out;
+            lastExit = { ...(r.exit_code !== undefined ? { exit_code: r.exit_code } : {}), ...(r.exit_signal ? { exit_signal: r.exit_signal } : {}) };
+            openChannels--;
+            targetExited = !clientGone && (r.exit_code !== undefined || r.exit_signal !== undefined);
             if (kind === 'exec') {
               emitter.emit({ type: 'ssh.exec', session_id: sessionId, ip, user, command: detail.command!.slice(0, 4096), pty: detail.pty !== undefined, bytes_in: r.bytes_in, bytes_out: r.bytes_out, ...lastExit });
             }
@@ -336,6 +344,7 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
     });
     let closed = false;
     client.on('close', () => {
+      clientGone = true;
       if (closed) return;
       closed = true;
       if (idle) clearInterval(idle);
@@ -353,7 +362,7 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
         protocol,
         ip,
         user,
-        reason: endReason ?? (closing ? 'gateway_shutdown' : 'client_exit'),
+        reason: endReason ?? (closing ? 'gateway_shutdown' : targetExited && openChannels === 0 ? 'upstream_exit' : 'client_exit'),
         duration_ms: clock.now() - started,
         bytes_in: bytesIn,
         bytes_out: bytesOut,
