@@ -143,6 +143,20 @@ ftp:
     await page.getByRole('dialog', { name: 'Details' }).getByText('file.transfer').waitFor();
     await screenshot(page, 'ftp-02-transfers-markup-name');
     await page.keyboard.press('Escape');
+    // A transfer leads to its session: an FTP session's command and transfer log.
+    await rows.first().getByRole('link', { name: 'Session' }).click();
+    await page.waitForURL(/\/session-logs\/[^/?]+\/log$/);
+    await page.getByText('Session commands and transfers').first().waitFor();
+    await page.locator('.panel').getByText(`/pub/${XSS}`).first().waitFor();
+    t.pass("the row's Session link opens that session's command and transfer log (the address is replaced, not kept)");
+    t.equal(await page.locator('.panel img').count(), 0, 'the markup name is text there too');
+    await page.goto(`${viewer}/session-logs/open?session=NoSuchSession1`);
+    await page.getByText('This session was not recorded').waitFor();
+    t.pass('an unknown session id: said so');
+    await page.goto(`${viewer}/session-logs/open?session=${encodeURIComponent('<b>x</b>')}`);
+    await page.locator('.error, [role="alert"]').first().waitFor();
+    t.match(await page.locator('.error, [role="alert"]').first().innerText(), /"<b>x<\/b>" is not a session id/, 'a malformed id: said so, with no request');
+    t.equal(await page.locator('b').filter({ hasText: /^x$/ }).count(), 0, 'and shows it as text');
   });
 
   await t.test('Live Sessions, FTP tab: seed 004 columns, Remove Selected ends a running download with 421', async (t) => {

@@ -64,6 +64,9 @@ t.test('sessions: one row per session, seed 003 filters and sorts', async (t) =>
   t.same((await get('?state=open')).items.map((r) => r.session_id), ['S-ftp-1']);
   t.same((await get('?state=ended')).items.map((r) => r.session_id), ['S-ssh-1']);
   t.same((await get('?ip=198.51.100.4')).items.map((r) => r.session_id), ['S-ftp-1']);
+  t.same((await get('?session_id=S-ssh-1')).items.map((r) => r.session_id), ['S-ssh-1'], 'one session by its id (a transfer links to it)');
+  t.equal((await get('?session_id=S-ssh-1')).items[0]!.end?.reason, 'terminated', 'with its end');
+  t.same((await get('?session_id=S-none')).items, [], 'an unknown id: no row');
   t.same((await get('?sort=seq&order=asc')).items.map((r) => r.session_id), ['S-ssh-1', 'S-ftp-1']);
   t.same((await get('?sort=server&order=asc')).items.map((r) => r.session_id), ['S-ftp-1', 'S-ssh-1'], 'files < web1');
   const p1 = await get('?limit=1');
@@ -140,6 +143,7 @@ t.test('roles, trail and bad parameters', async (t) => {
     ['/api/timeline', 'login'],
     ['/api/timeline?login=a&email=b', 'login'],
     ['/api/sessions?cursor=not-a-cursor', 'cursor'],
+    ['/api/sessions?session_id=%3Cb%3E', 'session_id'],
     [`/api/activity?q=${'x'.repeat(300)}`, 'q'],
   ];
   for (const [path, param] of bad) {

@@ -211,7 +211,7 @@ export function requestsPlan(raw: RequestQuery): QueryPlan<HttpRequestEvent> {
 
 // ---------- sessions (seed 003) ----------
 
-const SESSION_KEYS = [...BASE_KEYS, 'protocol', 'os', 'connected_from', 'login', 'email', 'ip', 'state'];
+const SESSION_KEYS = [...BASE_KEYS, 'protocol', 'os', 'connected_from', 'login', 'email', 'ip', 'state', 'session_id'];
 const PROTOCOLS = ['ssh', 'sftp', 'ftp', 'http', 'web-ssh', 'local'] as const;
 
 /** The session's end as of the snapshot, if recorded. */
@@ -237,6 +237,7 @@ export function sessionsPlan(raw: SessionQuery, env: PlanEnv): QueryPlan<Session
     email: optString(q.email, 'email'),
     ip: ipFilter(q.ip),
     state: optEnum(q.state, 'state', ['open', 'ended'] as const),
+    session_id: optString(q.session_id, 'session_id'),
   });
   const b = new SourceBuilder('sessions')
     .marker('type', 'session.start', (e) => e.type === 'session.start')
@@ -246,6 +247,7 @@ export function sessionsPlan(raw: SessionQuery, env: PlanEnv): QueryPlan<Session
     .term('login', f.login, login)
     .term('email', f.email, email)
     .term('ip', f.ip, ipOf)
+    .term('session', f.session_id, (e) => e.session_id)
     .keyword(c.q)
     .range(c.from, c.to);
   if (f.state) {

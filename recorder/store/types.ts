@@ -78,6 +78,8 @@ export interface SessionQuery extends BaseQuery {
   ip?: string;
   /** Only sessions still open (no end recorded) / only ended ones. */
   state?: 'open' | 'ended';
+  /** One session by its id (a transfer's session_id leads to its session). */
+  session_id?: string;
 }
 
 export interface SessionRow {

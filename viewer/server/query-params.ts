@@ -162,6 +162,7 @@ const SPECS: Record<SearchKind | 'timeline', Record<string, ParamParser>> = {
     os: text(64),
     connected_from: enumOf(['proxy', 'web'] as const),
     state: enumOf(['open', 'ended'] as const),
+    session_id: text(128, /^[A-Za-z0-9_.:-]+$/, 'a session id'),
     sort: enumOf(SESSION_SORTS),
   },
   activity: {

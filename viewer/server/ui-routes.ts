@@ -76,6 +76,8 @@ export function uiRoutes(dir: string | undefined = findUiDir()): Route[] {
     { method: 'GET', path: '/session-logs/:id/replay', access: 'public', handler: page },
     // A session's command and transfer log (FTP: viewer/web/src/pages/session-log.tsx).
     { method: 'GET', path: '/session-logs/:id/log', access: 'public', handler: page },
+    // A session known by its session_id, opened on its own page (viewer/web/src/pages/open-session.tsx).
+    { method: 'GET', path: '/session-logs/open', access: 'public', handler: page },
     {
       method: 'GET',
       path: '/assets/:file',

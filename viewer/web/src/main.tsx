@@ -10,7 +10,8 @@ import { LiveSessions } from './pages/live.js';
 import { PanelRequests } from './pages/panel-requests.js';
 import { SessionReplay } from './pages/replay.js';
 import { SessionLog } from './pages/session-log.js';
-import { sessionPageOf } from './components/session-info.js';
+import { OPEN_SESSION_PATH, sessionPageOf } from './components/session-info.js';
+import { OpenSession } from './pages/open-session.js';
 import { SessionLogs } from './pages/session-logs.js';
 import { SignIn } from './pages/sign-in.js';
 import { Timeline } from './pages/timeline.js';
@@ -28,7 +29,7 @@ const TITLES: Record<string, string> = Object.fromEntries(NAV.map((n) => [n.path
 
 /** The navigation entry a path belongs to (a session's playback and log are part of Session Logs). */
 function navPathOf(path: string): string {
-  return sessionPageOf(path) ? '/session-logs' : path;
+  return sessionPageOf(path) || path === OPEN_SESSION_PATH ? '/session-logs' : path;
 }
 
 function Page({ path, me }: { path: string; me: Me }) {
@@ -39,6 +40,7 @@ function Page({ path, me }: { path: string; me: Me }) {
   const session = sessionPageOf(path);
   if (session?.page === 'replay') return <SessionReplay key={session.startId} me={me} startId={session.startId} />;
   if (session?.page === 'log') return <SessionLog key={session.startId} me={me} startId={session.startId} />;
+  if (path === OPEN_SESSION_PATH) return <OpenSession />;
   switch (path) {
     case '/client-sessions':
       return <PanelRequests key="client" realm="client" me={me} />;

@@ -139,6 +139,17 @@ export function sessionPagePath(page: SessionPage, startId: string, listSearch: 
   return `/session-logs/${encodeURIComponent(startId)}/${page}${listSearch}`;
 }
 
+/** The page a session opens on: FTP sessions have no terminal, so their command and transfer log. */
+export function sessionPageFor(start: { protocol?: unknown }): SessionPage {
+  return start.protocol === 'ftp' ? 'log' : 'replay';
+}
+
+/** Where a link to a session known only by its session_id goes (pages/open-session.tsx finds it). */
+export const OPEN_SESSION_PATH = '/session-logs/open';
+export function openSessionPath(sessionId: string): string {
+  return `${OPEN_SESSION_PATH}?${new URLSearchParams({ session: sessionId }).toString()}`;
+}
+
 /** Close: back to Server Session Logs with the list's filters; Escape closes unless a dialog is open. */
 export function useCloseToList(listQuery: string): () => void {
   const close = () => navigate(`/session-logs${listQuery}`);

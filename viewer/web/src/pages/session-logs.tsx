@@ -17,7 +17,7 @@ import { formatDuration, formatTime } from '../format.js';
 import { useSearch } from '../hooks/use-search.js';
 import { linkClick } from '../router.js';
 import { num, useUrlState } from '../url-state.js';
-import { sessionPagePath } from '../components/session-info.js';
+import { sessionPageFor, sessionPagePath } from '../components/session-info.js';
 
 type Start = SgEvent & { account?: string; server?: { name?: string; os?: string; host?: string; port?: number }; protocol?: string; client_name?: string; connected_from?: string };
 type End = SgEvent & { reason?: string; duration_ms?: number; terminated_by?: string };
@@ -53,10 +53,10 @@ export function SessionLogs({ me }: { me: Me }) {
       // list's filters in its URL so Close comes back to them); an FTP session's opens its
       // command and transfer log.
       render: (r) => {
-        const ftp = r.start.protocol === 'ftp';
-        const href = sessionPagePath(ftp ? 'log' : 'replay', r.start.id, location.search);
+        const page = sessionPageFor(r.start);
+        const href = sessionPagePath(page, r.start.id, location.search);
         return (
-          <a class="linklike" href={href} onClick={linkClick(href)} title={ftp ? 'Open the command and transfer log' : 'Play the session record'}>
+          <a class="linklike" href={href} onClick={linkClick(href)} title={page === 'log' ? 'Open the command and transfer log' : 'Play the session record'}>
             {formatTime(r.start.ts)}
           </a>
         );

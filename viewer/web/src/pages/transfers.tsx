@@ -10,10 +10,12 @@ import { IdentityLink, UserCell } from '../components/identity.js';
 import { Choice } from '../components/choice.js';
 import { PageHeader } from '../components/layout.js';
 import { SearchBox } from '../components/search-box.js';
+import { openSessionPath } from '../components/session-info.js';
 import type { Column } from '../components/table.js';
 import { DIRECTIONS, DirectionBadge, durationColumn, RESULTS, ResultBadge, sizeColumn, TRANSFER_PROTOCOLS, TransferPath } from '../components/transfer-cells.js';
 import { formatTime } from '../format.js';
 import { useSearch } from '../hooks/use-search.js';
+import { linkClick } from '../router.js';
 import { num, useUrlState } from '../url-state.js';
 
 function Server({ r }: { r: SgEvent }) {
@@ -66,6 +68,20 @@ export function Transfers({ me }: { me: Me }) {
     sizeColumn,
     durationColumn,
     { id: 'result', label: 'Result', sort: 'result', render: (r) => <ResultBadge result={r.result} detail={r.detail} /> },
+    {
+      id: 'session',
+      label: 'Session',
+      // The session the transfer belongs to: its command and transfer log (FTP) or playback (SSH).
+      render: (r) => {
+        if (!r.session_id) return <span class="muted">—</span>;
+        const href = openSessionPath(r.session_id);
+        return (
+          <a class="linklike" href={href} onClick={linkClick(href)} title="Open the session this transfer belongs to">
+            Session
+          </a>
+        );
+      },
+    },
     viewColumn(details, (r) => `View details of the transfer at ${formatTime(r.ts)}`),
   ];
   return (
