@@ -15,8 +15,8 @@
 // best and median count. After the runs the gateway is stopped gracefully and its store is read
 // back: every transfer the gateway carried must be recorded as `ok` with its exact byte count.
 // Every process is stopped by its PID at the end, on errors and on Ctrl-C.
-import { chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, statfsSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { cpus, loadavg, tmpdir, userInfo } from 'node:os';
+import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { cpus, loadavg, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -30,7 +30,8 @@ import { HOST, freePort, waitForChildPort } from './lib/net.js';
 import { TIE_SCRIPT } from './lib/procs.js';
 import { VSFTPD_BINS, freePortRange, ftpIds, prepareVsftpd, waitForBanner } from './lib/vsftpd.js';
 import { bar, findRoot, type Bar } from './lib/report.js';
-import { UsageError, intFlag, parseOrUsage, withInterrupt, type BenchIo } from './lib/cli.js';
+import { UsageError, intFlag, parseOrUsage, type BenchIo } from './lib/cli.js';
+import { inTempRun, needDisk, saveResult, versionOf, type TempRun } from './lib/run.js';
 
 const ROOT = findRoot();
 const CLI = join(ROOT, 'dist', 'cli', 'sessiongate.js');
@@ -122,10 +123,6 @@ function vsftpdVersion(): string {
   return r.status === 0 && r.stdout ? `vsftpd ${r.stdout.trim()}` : 'vsftpd';
 }
 
-function versionOf(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 5_000, stdio: ['ignore', 'pipe', 'pipe'] });
-  return ((r.stdout || '') + (r.stderr || '')).trim().split('\n')[0] || 'unknown';
-}
 
 /** CPU seconds of a process (utime + stime, and stime alone) and of the children it has reaped, from /proc. */
 function cpuOf(pid: number | 'self'): { own: number; sys: number; children: number } {
@@ -352,41 +349,11 @@ export async function run(argv: string[], io: BenchIo = process): Promise<number
   if (spawnSync('sh', ['-c', 'command -v curl']).status !== 0) throw new Error('curl not found (Debian: apt-get install curl)');
   if (userInfo().uid !== 0) throw new Error('the FTP bench starts vsftpd, which needs root (it chroots and switches to the ftp user)');
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npm run build)`);
-  const base = tmpdir();
-  const s = statfsSync(base);
-  const free = Number(s.bavail) * Number(s.bsize);
-  const need = 3 * o.mb * 1048576;
-  if (free < need + 1e9) throw new Error(`not enough free disk in ${base}: ${(free / 1e9).toFixed(1)} GB free, about ${(need / 1e9 + 1).toFixed(1)} GB needed (TMPDIR=... picks another disk)`);
-  const tmp = mkdtempSync(join(base, 'sg-bench-ftp-'));
-  mkdirSync(join(tmp, 'logs'));
-  const procs = new ProcessSet(join(tmp, 'logs'));
-  let vs: Vsftpd | undefined;
-  const cleanup = () => {
-    if (o.keep) say(`kept ${tmp}`);
-    else rmSync(tmp, { recursive: true, force: true });
-  };
-  const onSignal = (sig: NodeJS.Signals) => {
-    io.stderr.write(`\nbench: ${sig}: stopping every process it started...\n`);
-    void Promise.all([procs.stopAll(3_000), vs?.stop()]).finally(() => {
-      cleanup();
-      process.exit(130);
-    });
-  };
-  try {
-    return await withInterrupt(onSignal, async () => {
-      try {
-        return await benchmark(o, tmp, procs, say, (v) => (vs = v));
-      } finally {
-        await procs.stopAll();
-        await vs?.stop();
-      }
-    });
-  } finally {
-    cleanup();
-  }
+  needDisk(3 * o.mb * 1048576 + 1e9);
+  return inTempRun({ prefix: 'sg-bench-ftp-', keep: o.keep, io }, ({ tmp, procs, atStop }) => benchmark(o, tmp, procs, say, atStop));
 }
 
-async function benchmark(o: FtpBenchOptions, tmp: string, procs: ProcessSet, say: (l: string) => void, gotVsftpd: (v: Vsftpd) => void): Promise<number> {
+async function benchmark(o: FtpBenchOptions, tmp: string, procs: ProcessSet, say: (l: string) => void, atStop: TempRun['atStop']): Promise<number> {
   const started = new Date();
   say(`Sessiongate FTP bench: gateway (recording on) vs the same vsftpd direct; curl, EPSV, ${o.mb} MiB per transfer, ${o.rounds} round(s); ${o.directions.join(', ')}`);
   say(`temp dir: ${tmp}`);
@@ -405,7 +372,7 @@ async function benchmark(o: FtpBenchOptions, tmp: string, procs: ProcessSet, say
   if (load > 1) say(`note: load average is ${load.toFixed(2)}: other work on this 2-core machine makes the figures noisy (read the ratios, measured interleaved)`);
 
   const vs = await startVsftpd(join(tmp, 'vsftpd'));
-  gotVsftpd(vs);
+  atStop(() => vs.stop());
   const bytes = o.mb * 1048576;
   const downName = 'down.bin';
   makeFile(join(vs.pub, downName), bytes);
@@ -562,11 +529,7 @@ async function benchmark(o: FtpBenchOptions, tmp: string, procs: ProcessSet, say
     recording: rec,
     bars,
   };
-  mkdirSync(o.outDir, { recursive: true });
-  const file = join(o.outDir, `ftp-${started.toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
-  say('');
-  say(`results: ${file}`);
+  saveResult(o.outDir, 'ftp', started, out, say);
   const failed = bars.some((b) => b.pass === false) || !rec.ok;
   if (failed) say('A first bar or the recording check failed (see above).');
   return o.strict && failed ? 3 : 0;

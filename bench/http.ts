@@ -3,8 +3,8 @@
 // http-proxy, Sessiongate with recording off and on (and the node:http engine). Each target gets
 // a warm-up, the set runs twice interleaved and the better run counts; then Sessiongate (recording
 // on) runs at c200 for its peak RSS. The stored event count is read back to prove recording happened.
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, loadavg } from 'node:os';
+import { existsSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -15,7 +15,8 @@ import { ORIGIN_BODY, originConf, proxyConf, startNginx } from './lib/nginx.js';
 import { countStoredRequests, memoryOf, startGateway, type GatewayTarget } from './lib/sessiongate.js';
 import { runWrk, errorCount, type WrkResult } from './lib/wrk.js';
 import { findRoot, formatBars, formatTable, judgeBars, summarize, type Measured, type RssMeasure } from './lib/report.js';
-import { UsageError, intFlag, parseOrUsage, withInterrupt, type BenchIo } from './lib/cli.js';
+import { UsageError, intFlag, parseOrUsage, type BenchIo } from './lib/cli.js';
+import { inTempRun, saveResult, versionOf } from './lib/run.js';
 
 export const TARGETS = ['direct', 'nginx', 'http-proxy', 'floor', 'floor-2t', 'sessiongate-off', 'sessiongate-on', 'sessiongate-node'] as const;
 export type TargetName = (typeof TARGETS)[number];
@@ -111,11 +112,6 @@ export interface RecordingCheck {
 }
 
 
-/** First line a tool prints about its version (nginx -v writes to stderr, wrk -v exits 1). */
-function versionOf(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 5_000 });
-  return ((r.stdout || '') + (r.stderr || '')).trim().split('\n')[0] || 'unknown';
-}
 
 function preflight(o: HttpBenchOptions): void {
   const missing: string[] = [];
@@ -145,31 +141,7 @@ export async function run(argv: string[], io: BenchIo = process): Promise<number
   preflight(o);
   const say = (line: string) => void io.stdout.write(line + '\n');
 
-  const tmp = mkdtempSync(join(tmpdir(), 'sg-bench-'));
-  mkdirSync(join(tmp, 'logs'));
-  const procs = new ProcessSet(join(tmp, 'logs'));
-  const cleanup = () => {
-    if (o.keep) say(`kept ${tmp}`);
-    else rmSync(tmp, { recursive: true, force: true });
-  };
-  const onSignal = (sig: NodeJS.Signals) => {
-    io.stderr.write(`\nbench: ${sig}: stopping every process it started...\n`);
-    void procs.stopAll(3_000).finally(() => {
-      cleanup();
-      process.exit(130);
-    });
-  };
-  try {
-    return await withInterrupt(onSignal, async () => {
-      try {
-        return await benchmark(o, tmp, procs, say);
-      } finally {
-        await procs.stopAll();
-      }
-    });
-  } finally {
-    cleanup();
-  }
+  return inTempRun({ prefix: 'sg-bench-', keep: o.keep, io }, ({ tmp, procs }) => benchmark(o, tmp, procs, say));
 }
 
 /** Starts a target and proves it serves the origin's body. `label` names its dir and logs. */
@@ -313,11 +285,7 @@ async function benchmark(o: HttpBenchOptions, tmp: string, procs: ProcessSet, sa
     recording_checks: checks,
     runs,
   };
-  mkdirSync(o.outDir, { recursive: true });
-  const file = join(o.outDir, `http-${started.toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
-  say('');
-  say(`results: ${file}`);
+  saveResult(o.outDir, 'http', started, result, say);
 
   const failed = bars.some((b) => b.pass === false) || checks.some((c) => !c.ok) || summary.some((s) => !s.valid);
   if (failed) say('At least one first bar, recording check or run failed (see above).');

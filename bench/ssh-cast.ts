@@ -10,18 +10,10 @@
 import pino from 'pino';
 import { CastWriter, type CastRecording } from '../recorder/cast/index.js';
 import { newId } from '../gateway/core/ids.js';
+import { prng } from './lib/store-data.js';
 
-/** mulberry32: small, fast, deterministic. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The same deterministic generator as the store bench's synthetic data (tests import it from here).
+export { prng };
 
 export interface GeneratedCast extends CastRecording {
   /** Wall-clock seconds the generation took. */

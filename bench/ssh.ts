@@ -14,8 +14,8 @@
 // (`node dist/cli/sessiongate.js start --config <generated yaml>`) with one SSH listener, one
 // target (that sshd) and the viewer; its users are added with `sessiongate users`. Every process
 // is stopped by its PID at the end, on errors and on Ctrl-C.
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir, userInfo } from 'node:os';
+import { createReadStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -26,7 +26,8 @@ import { parseArgs } from '../cli/io.js';
 import { ProcessSet, type Child } from './lib/procs.js';
 import { HOST, freePort, waitForChildPort } from './lib/net.js';
 import { bar, findRoot, type Bar } from './lib/report.js';
-import { UsageError, intFlag, parseOrUsage, withInterrupt, type BenchIo } from './lib/cli.js';
+import { UsageError, intFlag, parseOrUsage, type BenchIo } from './lib/cli.js';
+import { inTempRun, needDisk, saveResult, versionOf } from './lib/run.js';
 import { generateCast, type GeneratedCast } from './ssh-cast.js';
 import { keygen, prepareSshd, type KeyPair } from './lib/sshd.js';
 
@@ -496,36 +497,9 @@ export async function run(argv: string[], io: BenchIo = process): Promise<number
   for (const tool of ['ssh', 'ssh-keygen']) if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) throw new Error(`${tool} not found (Debian: apt-get install openssh-client openssh-server)`);
   if (!existsSync('/usr/sbin/sshd') && spawnSync('sh', ['-c', 'command -v sshd']).status !== 0) throw new Error('sshd not found (Debian: apt-get install openssh-server)');
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npm run build)`);
-  const base = tmpdir();
-  const s = statfsSync(base);
-  const free = Number(s.bavail) * Number(s.bsize);
   const need = (o.parts.includes('replay') ? (o.replayMb + o.anchorMb) * 1.1 * 1048576 : 0) + (o.parts.includes('throughput') && o.pty ? o.rounds * o.mb * 1.3 * 1048576 : 0);
-  if (free < need + 1e9) throw new Error(`not enough free disk in ${base}: ${(free / 1e9).toFixed(1)} GB free, about ${(need / 1e9 + 1).toFixed(1)} GB needed (TMPDIR=... picks another disk)`);
-  const tmp = mkdtempSync(join(base, 'sg-bench-ssh-'));
-  mkdirSync(join(tmp, 'logs'));
-  const procs = new ProcessSet(join(tmp, 'logs'));
-  const cleanup = () => {
-    if (o.keep) say(`kept ${tmp}`);
-    else rmSync(tmp, { recursive: true, force: true });
-  };
-  const onSignal = (sig: NodeJS.Signals) => {
-    io.stderr.write(`\nbench: ${sig}: stopping every process it started...\n`);
-    void procs.stopAll(3_000).finally(() => {
-      cleanup();
-      process.exit(130);
-    });
-  };
-  try {
-    return await withInterrupt(onSignal, async () => {
-      try {
-        return await benchmark(o, tmp, procs, say);
-      } finally {
-        await procs.stopAll();
-      }
-    });
-  } finally {
-    cleanup();
-  }
+  needDisk(need + 1e9);
+  return inTempRun({ prefix: 'sg-bench-ssh-', keep: o.keep, io }, ({ tmp, procs }) => benchmark(o, tmp, procs, say));
 }
 
 async function benchmark(o: SshBenchOptions, tmp: string, procs: ProcessSet, say: (l: string) => void): Promise<number> {
@@ -782,20 +756,12 @@ async function benchmark(o: SshBenchOptions, tmp: string, procs: ProcessSet, say
     gateway_recordings: rec,
     bars,
   };
-  mkdirSync(o.outDir, { recursive: true });
-  const file = join(o.outDir, `ssh-${started.toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
-  say('');
-  say(`results: ${file}`);
+  saveResult(o.outDir, 'ssh', started, out, say);
   const failed = bars.some((b) => b.pass === false);
   if (failed) say('At least one first bar failed (see above).');
   return o.strict && failed ? 3 : 0;
 }
 
-function versionOf(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 5_000 });
-  return ((r.stdout || '') + (r.stderr || '')).trim().split('\n')[0] || 'unknown';
-}
 
 /** Trailers of the casts the gateway wrote (the generated ones left out). */
 function recordingsSummary(dataDir: string, skip: Set<string>): { count: number; bytes: number; lost_events: number; lost_bytes: number; keyframes: number } {

@@ -4,7 +4,7 @@
 // closed as in production, bytes per event (pages used / events), and p50/p95 of the first page
 // (50 newest) for each search shape. Both engines' first pages are compared id by id, so a fast
 // wrong answer cannot pass.
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, statfsSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,7 @@ import type { RequestQuery, Page } from '../recorder/store/types.js';
 import { Store } from '../recorder/store/store.js';
 import { UsageError, intFlag, parseOrUsage, withInterrupt, type BenchIo } from './lib/cli.js';
 import { bar, findRoot, type Bar } from './lib/report.js';
+import { freeBytes, saveResult } from './lib/run.js';
 import { COMMON_TERMS, RARE_TERMS, csvLine, population, prng, requests, type Population } from './lib/store-data.js';
 
 export interface StoreBenchOptions {
@@ -155,10 +156,6 @@ function stats(ms: number[]): { p50: number; p95: number; max: number; n: number
   return { p50: percentile(s, 50), p95: percentile(s, 95), max: s.at(-1) ?? NaN, n: s.length };
 }
 
-function freeBytes(dir: string): number {
-  const s = statfsSync(dir);
-  return Number(s.bavail) * Number(s.bsize);
-}
 
 function runPython(args: string[], onLine?: (line: string) => void): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -422,11 +419,7 @@ async function benchmark(o: StoreBenchOptions, tmp: string, say: (l: string) => 
     queries: qs,
     timings: { store: mine.map(({ ids, ...x }) => ({ ...x, rows: ids.length })), sqlite: theirs.map(({ ids, ...x }) => ({ ...x, rows: ids.length })) },
   };
-  mkdirSync(o.outDir, { recursive: true });
-  const file = join(o.outDir, `store-${started.toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
-  say('');
-  say(`results: ${file}`);
+  saveResult(o.outDir, 'store', started, result, say);
   const failed = bars.some((b) => b.pass === false) || disagree.length > 0;
   if (failed) say('At least one first bar failed or the engines disagreed (see above).');
   return o.strict && failed ? 3 : 0;

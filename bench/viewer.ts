@@ -12,7 +12,7 @@
 // Per run and page: a new browser tab, `page.goto`, and the time from the navigation's start to
 // the first row of `table.data tbody` being visible and drawn (see PROBE for how). The empty
 // store has no rows: there the page is done when its "nothing found" state is drawn.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -25,6 +25,7 @@ import { startGateway, type Gateway } from '../cli/app.js';
 import { loadConfig } from '../config/loader.js';
 import { UsageError, intFlag, parseOrUsage, withInterrupt, type BenchIo } from './lib/cli.js';
 import { bar, findRoot } from './lib/report.js';
+import { freeBytes, saveResult } from './lib/run.js';
 import { RARE_TERMS, population } from './lib/store-data.js';
 import { STORE_DISK_PER_EVENT, formatStoreBars, ingest, percentile, type Ingest, type StoreBar } from './store.js';
 
@@ -281,10 +282,6 @@ function reuseDataDir(dir: string, work: string): string {
 
 // ---------- running ----------
 
-function freeBytes(dir: string): number {
-  const s = statfsSync(dir);
-  return Number(s.bavail) * Number(s.bsize);
-}
 
 export async function run(argv: string[], io: BenchIo = process): Promise<number> {
   const parsed = parseOrUsage('viewer', USAGE, io, () => parseOptions(argv));
@@ -491,11 +488,7 @@ async function benchmark(o: ViewerBenchOptions, res: Resources, say: (l: string)
     bundle,
     samples,
   };
-  mkdirSync(o.outDir, { recursive: true });
-  const file = join(o.outDir, `viewer-${started.toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
-  say('');
-  say(`results: ${file}`);
+  saveResult(o.outDir, 'viewer', started, result, say);
   const failed = bars.some((b) => b.pass === false);
   if (failed) say('The first bar failed (see above).');
   return o.strict && failed ? 3 : 0;
