@@ -170,6 +170,8 @@ export interface FtpCommandEvent extends EventBase {
 export type ActivityAction =
   | 'login'
   | 'login_failed'
+  /** A connection the gateway cut as hostile (an FTP data connection from a foreign address). */
+  | 'connection_refused'
   | 'logout'
   | 'create'
   | 'update'

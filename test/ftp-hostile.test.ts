@@ -159,6 +159,9 @@ ftp:
     const foreignGot = readAll(foreign);
     const got = await foreignGot;
     t.equal(got.length, 0, 'the foreign connection was closed without data');
+    await gw.recorder.flush();
+    const refusedRows = gw.recorder.store.query('activity', { action: 'connection_refused', limit: 50 }).items as any[];
+    t.match(refusedRows.find((e) => e.details?.port === dport), { ip: '127.0.0.2', initiator: 'system', details: { protocol: 'ftp', client_ip: '127.0.0.1' }, targets: [{ kind: 'session' }] }, 'recorded for the security team: the intruder, the client, the session');
     const data = net.connect(dport, '127.0.0.1');
     const body = readAll(data);
     t.equal((await c.cmd('RETR pub/file.bin')).code, 150);

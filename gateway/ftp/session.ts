@@ -62,6 +62,8 @@ export interface FtpSessionDeps {
 const MAX_LINE = 4096;
 const MAX_QUEUED_LINES = 64;
 const MAX_STRIKES = 5;
+/** Foreign data connections recorded per session (more are only logged: a flood must not fill the store). */
+const FOREIGN_RECORDS = 5;
 
 /** Commands recorded as `ftp.command` (they read or change data, or concern the login or data channel). */
 const RECORDED = new Set(['USER', 'PASS', 'ACCT', 'RETR', 'STOR', 'STOU', 'APPE', 'DELE', 'RNFR', 'RNTO', 'MKD', 'XMKD', 'RMD', 'XRMD', 'CWD', 'XCWD', 'CDUP', 'XCUP', 'LIST', 'NLST', 'MLSD', 'MLST', 'SIZE', 'MDTM', 'REST', 'SITE', 'ALLO', 'ABOR', 'PORT', 'EPRT', 'AUTH', 'PBSZ', 'PROT', 'CCC', 'SMNT', 'REIN']);
@@ -120,6 +122,7 @@ export class FtpSession {
   private busy = false;
   private strikes = 0;
   private loginFailures = 0;
+  private foreignSeen = 0;
   private upstream: UpstreamControl | undefined;
   private server: FtpServerConfig | undefined;
   /** USER sent and answered 331: PASS is next. */
@@ -476,6 +479,26 @@ export class FtpSession {
     });
   }
 
+  /**
+   * Someone else connected to this session's passive port (port theft): cut by openPassive, and
+   * recorded for the security team, at most FOREIGN_RECORDS times per session (then only logged).
+   */
+  private foreignData(from: string, port: number | undefined): void {
+    const l = this.deps.listener;
+    this.deps.logger.warn({ ip: this.ip, from, session_id: this.sessionId }, 'ftp data connection from a foreign address refused');
+    if (++this.foreignSeen > FOREIGN_RECORDS) return;
+    const ip = from.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, '$1');
+    this.deps.emitter.emit({
+      type: 'activity',
+      ip,
+      initiator: 'system',
+      action: 'connection_refused',
+      description: `FTP data connection from ${ip} refused on ${l.name}: the passive port was opened for ${this.ip}`,
+      ...(this.sessionId ? { session_id: this.sessionId, targets: [{ kind: 'session', id: this.sessionId }] } : {}),
+      details: { protocol: 'ftp', listener: l.name, client_ip: this.ip, ...(port ? { port } : {}) },
+    });
+  }
+
   private async loggedInNow(login: string, r: Reply): Promise<void> {
     const { clock, emitter, registry, listener } = this.deps;
     const server = this.server!;
@@ -701,9 +724,7 @@ export class FtpSession {
     if (!(upSock instanceof net.Socket)) return this.write(upSock);
     let wait: PassiveWait;
     try {
-      wait = await openPassive(this.deps.pool, this.localAddr || local, this.ip, this.deps.listener.data_timeout, (from) => {
-        this.deps.logger.warn({ ip: this.ip, from, session_id: this.sessionId }, 'ftp data connection from a foreign address refused');
-      });
+      wait = await openPassive(this.deps.pool, this.localAddr || local, this.ip, this.deps.listener.data_timeout, (from) => this.foreignData(from, wait?.port));
     } catch (e) {
       upSock.destroy();
       this.deps.logger.error({ err: e }, 'no passive port available');

@@ -18,7 +18,7 @@ import { num, useUrlState } from '../url-state.js';
 
 const TYPE_CHOICES = ['', 'http.request', 'activity,audit.gap'];
 
-const ACTIONS = ['create', 'update', 'delete', 'login', 'logout', 'login_failed', 'search', 'view', 'export', 'replay', 'watch', 'terminate', 'lock', 'unlock', 'retention_prune', 'config_reload'];
+const ACTIONS = ['create', 'update', 'delete', 'login', 'logout', 'login_failed', 'connection_refused', 'search', 'view', 'export', 'replay', 'watch', 'terminate', 'lock', 'unlock', 'retention_prune', 'config_reload'];
 
 function description(r: SgEvent): string {
   if (r.type === 'http.request') {
