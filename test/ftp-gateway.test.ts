@@ -14,6 +14,7 @@ import { Client } from 'basic-ftp';
 import { startTestGateway, tempDir } from './helpers/gateway.js';
 import { requireTool } from './helpers/interop.js';
 import { freePortRange, RawFtp, startVsftpd } from './helpers/vsftpd.js';
+import { sleep, until } from './helpers/poll.js';
 import { parseEpsv } from '../gateway/ftp/replies.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- recorded rows are checked field by field */
@@ -28,18 +29,6 @@ function run(cmd: string, args: string[]): { proc: ChildProcess; done: Promise<{
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (err += d));
   return { proc, done: new Promise((r) => proc.on('close', (code) => r({ code, out, err }))) };
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 t.test('FTP gateway in front of a real vsftpd', async (t) => {

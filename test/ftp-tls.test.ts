@@ -18,12 +18,12 @@ import { ConfigError, loadConfig } from '../config/loader.js';
 import { startTestGateway, tempDir } from './helpers/gateway.js';
 import { requireTool } from './helpers/interop.js';
 import { freePortRange, RawFtp, startVsftpd } from './helpers/vsftpd.js';
+import { until } from './helpers/poll.js';
 import { ReplyParser, parseEpsv, type Reply } from '../gateway/ftp/replies.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- recorded rows are checked field by field */
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function run(cmd: string, args: string[]): Promise<{ code: number | null; out: string; err: string }> {
   const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -38,16 +38,6 @@ function run(cmd: string, args: string[]): Promise<{ code: number | null; out: s
       r({ code, out, err });
     }),
   );
-}
-
-async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 /** A self-signed certificate for 127.0.0.1 in `dir`. */

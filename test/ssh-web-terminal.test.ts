@@ -4,14 +4,13 @@
 // `ssh`); handshakes pass the viewer's gates; users without the target, locked users and bad
 // frames are refused without harm to the running session.
 import t from 'tap';
-import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import type { SgEvent } from '../recorder/events.js';
-import { openWs, type WsLike } from './helpers/http-harness.js';
+import { openWs, wsHandshake, type WsLike } from './helpers/http-harness.js';
 import { startTestGateway } from './helpers/gateway.js';
-import { startSshd, targetYaml } from './helpers/sshd.js';
+import { startSshd, viewerSshYaml } from './helpers/sshd.js';
 
 const UA = 'Mozilla/5.0 (X11; Linux x86_64) SessiongateTest/1.0';
 
@@ -47,16 +46,7 @@ class Term {
 t.test('web terminal through the SSH front end', async (t) => {
   const sshd = await startSshd(t);
   if (!sshd) return;
-  const { gw } = await startTestGateway(
-    t,
-    `data_dir: \${DATA}
-viewer: { listen: 127.0.0.1:0 }
-ssh:
-  listeners:
-    - { name: ssh, listen: 127.0.0.1:0, idle_timeout: 30s, login_timeout: 5s }
-  targets:
-${targetYaml(sshd, 'web1', { os: 'Debian 12' })}`,
-  );
+  const { gw } = await startTestGateway(t, viewerSshYaml(sshd, ', idle_timeout: 30s, login_timeout: 5s'));
   const base = gw.urls().viewer!;
   const wsBase = base.replace(/^http/, 'ws');
   await gw.users.add({ name: 'alice', role: 'auditor', email: 'alice@example.com', password: 'alice-password-1234' });
@@ -80,22 +70,10 @@ ${targetYaml(sshd, 'web1', { os: 'Debian 12' })}`,
     return new Term(ws);
   };
   /** A raw WebSocket handshake (undici refuses Upgrade headers): the refusal's status and code. */
-  const refusal = (headers: Record<string, string>, query = '?server=web1&account=root') =>
-    new Promise<{ status: number | undefined; code: string | undefined }>((resolve, reject) => {
-      const req = http.get(`${base}/api/terminal${query}`, {
-        headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', ...headers },
-      });
-      req.on('upgrade', (res, sock) => {
-        sock.destroy();
-        resolve({ status: res.statusCode, code: undefined });
-      });
-      req.on('response', (res) => {
-        let text = '';
-        res.on('data', (d: Buffer) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode, code: (JSON.parse(text) as { error?: { code?: string } }).error?.code }));
-      });
-      req.on('error', reject);
-    });
+  const refusal = async (headers: Record<string, string>, query = '?server=web1&account=root'): Promise<{ status: number | undefined; code: string | undefined }> => {
+    const r = await wsHandshake<{ error?: { code?: string } }>(`${base}/api/terminal${query}`, headers);
+    return { status: r.status, code: r.body?.error?.code };
+  };
   const sessionEvents = (): SgEvent[] => gw.recorder.store.timeline({ login: 'alice', limit: 500 }).items as SgEvent[];
   const sessionOf = async (id: string) => {
     await gw.recorder.flush();

@@ -13,7 +13,8 @@ import { Readable, Writable } from 'node:stream';
 import { Client } from 'basic-ftp';
 import { startTestGateway } from './helpers/gateway.js';
 import { freePortRange, RawFtp, startVsftpd } from './helpers/vsftpd.js';
-import { collectErrors, launchChromium, screenshot } from './helpers/browser.js';
+import { until } from './helpers/poll.js';
+import { collectErrors, launchChromium, screenshot, signIn } from './helpers/browser.js';
 import { parseEpsv } from '../gateway/ftp/replies.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- recorded rows are checked field by field */
@@ -23,18 +24,6 @@ declare const document: any; // eslint-disable-line @typescript-eslint/no-explic
 const ADMIN_PW = 'ftp-ui-admin-password';
 const RATE = 256 * 1024;
 const XSS = '<img src=x onerror=alert(1)>.txt';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 const clean = (heads: string[]) => heads.map((h) => h.replace(/[↕▲▼]/g, '').trim());
 
@@ -97,11 +86,7 @@ ftp:
     alerts.push(d.message());
     void d.dismiss();
   });
-  await page.goto(`${viewer}/`);
-  await page.getByLabel('User name').fill('ada');
-  await page.getByLabel('Password').fill(ADMIN_PW);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('.topbar').waitFor();
+  await signIn(page, viewer, 'ada', ADMIN_PW);
   // From here on (the sign-in page's own 401 for GET /api/me is expected).
   const errors = collectErrors(page);
   const rows = page.locator('table.data tbody tr');

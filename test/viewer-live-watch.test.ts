@@ -5,33 +5,17 @@
 // compared with an independent replay of the whole output), then new output, then `end`; a
 // watcher that stops reading is cut off while the recording and other watchers go on.
 import t, { type Test } from 'tap';
-import http from 'node:http';
 import { join } from 'node:path';
 import { CastWriter } from '../recorder/cast/index.js';
 import { screen, waitFor } from './cast-helpers.js';
 import { manualClock, silentLogger, type ManualClock } from './fixtures/recorder-helpers.js';
-import { WsClient, type WsLike } from './helpers/http-harness.js';
+import { JsonFrameClient, WsClient, wsHandshake, wsUpgradedSocket } from './helpers/http-harness.js';
 import { startHarness, type Harness, type SignedIn } from '../viewer/server/test-harness.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- frames are checked field by field
 type Frame = any;
 
-class Watcher {
-  readonly frames: Frame[] = [];
-  private read = 0;
-  closeCode: number | undefined;
-  constructor(readonly ws: WsLike) {
-    ws.on('message', (d: Buffer) => this.frames.push(JSON.parse(d.toString('utf8'))));
-    ws.on('close', (code: number) => (this.closeCode = code));
-  }
-  async next(ms = 5000): Promise<Frame> {
-    const end = Date.now() + ms;
-    while (this.read >= this.frames.length) {
-      if (Date.now() > end || this.closeCode !== undefined) throw new Error(`no frame within ${ms} ms (close ${this.closeCode})`);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    return this.frames[this.read++];
-  }
+class Watcher extends JsonFrameClient<Frame> {
   /** Frames up to and including the first matching `stop`. */
   async until(stop: (f: Frame) => boolean, ms = 5000): Promise<Frame[]> {
     const out: Frame[] = [];
@@ -68,35 +52,12 @@ async function watch(t: Test, h: Harness, s: SignedIn, id: string, protocols: st
 
 /** A watcher that stops reading after the handshake (a raw socket nobody resumes). */
 function stalledWatcher(h: Harness, s: SignedIn, id: string): Promise<import('node:net').Socket> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(`${h.base}/api/recordings/${id}/live`, {
-      headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', cookie: s.cookie, origin: h.base },
-    });
-    req.on('upgrade', (_res, socket) => resolve(socket as import('node:net').Socket));
-    req.on('response', (res) => reject(new Error(`refused: ${res.statusCode}`)));
-    req.on('error', reject);
-    req.end();
-  });
+  return wsUpgradedSocket(`${h.base}/api/recordings/${id}/live`, { cookie: s.cookie, origin: h.base });
 }
 
 /** A raw handshake: the status and JSON body of a refused upgrade (101 when accepted). */
 function handshake(h: Harness, path: string, headers: Record<string, string>): Promise<{ status: number; body: Frame }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(`${h.base}${path}`, {
-      headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', ...headers },
-    });
-    req.on('upgrade', (res, socket) => {
-      socket.destroy();
-      resolve({ status: res.statusCode!, body: undefined });
-    });
-    req.on('response', (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode!, body: text ? JSON.parse(text) : undefined }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
+  return wsHandshake<Frame>(`${h.base}${path}`, headers);
 }
 
 let n = 0;

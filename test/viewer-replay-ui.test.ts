@@ -16,7 +16,7 @@ import * as pty from 'node-pty';
 import { findCast } from '../recorder/cast/index.js';
 import { startTestGateway, tempDir } from './helpers/gateway.js';
 import { keygen, sshArgs, startSshd, targetYaml } from './helpers/sshd.js';
-import { collectErrors, launchChromium, screenshot } from './helpers/browser.js';
+import { collectErrors, launchChromium, screenshot, signIn } from './helpers/browser.js';
 import { toolPath } from './helpers/interop.js';
 
 const ADMIN_PW = 'replay-ui-admin-password';
@@ -85,11 +85,7 @@ ${targetYaml(sshd, 'web1', { os: 'Debian 12' })}${targetYaml(sshd, 'bulk1', { os
     alerted = true;
     void d.dismiss();
   });
-  await page.goto(`${viewer}/`);
-  await page.getByLabel('User name').fill('ada');
-  await page.getByLabel('Password').fill(ADMIN_PW);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('.topbar').waitFor();
+  await signIn(page, viewer, 'ada', ADMIN_PW);
   // From here on (the sign-in page's own 401 for GET /api/me is expected).
   const errors = collectErrors(page);
   page.on('response', (r) => r.status() >= 400 && errors.push(`${r.status()} ${r.request().method()} ${new URL(r.url()).pathname}`));

@@ -5,8 +5,8 @@ import t from 'tap';
 import { spawn } from 'node:child_process';
 import * as pty from 'node-pty';
 import { startTestGateway, tempDir } from './helpers/gateway.js';
-import { keygen, sshArgs, startSshd, targetYaml } from './helpers/sshd.js';
-import { launchChromium, screenshot } from './helpers/browser.js';
+import { keygen, sshArgs, startSshd, viewerSshYaml } from './helpers/sshd.js';
+import { launchChromium, screenshot, signIn } from './helpers/browser.js';
 
 const ADMIN_PW = 'ssh-ui-admin-password';
 
@@ -24,16 +24,7 @@ t.test('SSH sessions in the viewer', async (t) => {
   if (!browser) return;
   const dir = tempDir('sg-ssh-ui-');
   const key = keygen(dir, 'alice_key');
-  const { gw } = await startTestGateway(
-    t,
-    `data_dir: \${DATA}
-viewer: { listen: 127.0.0.1:0 }
-ssh:
-  listeners:
-    - { name: ssh, listen: 127.0.0.1:0 }
-  targets:
-${targetYaml(sshd, 'web1', { os: 'Debian 12' })}`,
-  );
+  const { gw } = await startTestGateway(t, viewerSshYaml(sshd));
   const port = gw.frontends.find((f) => f.protocol === 'ssh')!.addresses()[0]!.port;
   const viewer = gw.urls().viewer!;
   await gw.users.add({ name: 'ada', role: 'admin', email: 'ada@example.com', password: ADMIN_PW });
@@ -42,11 +33,7 @@ ${targetYaml(sshd, 'web1', { os: 'Debian 12' })}`,
   t.equal(await exec([...sshArgs(port, key.file), 'alice@127.0.0.1', 'true']), 0, 'an SSH session through the gateway');
 
   const page = await (await browser.newContext({ viewport: { width: 1440, height: 900 } })).newPage();
-  await page.goto(`${viewer}/`);
-  await page.getByLabel('User name').fill('ada');
-  await page.getByLabel('Password').fill(ADMIN_PW);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('.topbar').waitFor();
+  await signIn(page, viewer, 'ada', ADMIN_PW);
 
   await t.test('Server Session Logs: seed 003 columns, found by server and by client IP', async (t) => {
     await page.goto(`${viewer}/session-logs`);

@@ -3,11 +3,10 @@
 // same gates as HTTP requests; bad messages get error frames; a signed-out session's socket is
 // closed with 4401; a slow client gets one `overflow` instead of unbounded buffering.
 import t, { type Test } from 'tap';
-import http from 'node:http';
 import type { EventInput, SgEvent } from '../recorder/events.js';
 import type { SessionRow } from '../recorder/store/types.js';
 import { httpEvent } from './fixtures/recorder-helpers.js';
-import { openWs, type WsLike } from './helpers/http-harness.js';
+import { JsonFrameClient, openWs, wsHandshake } from './helpers/http-harness.js';
 import { startHarness, type Harness, type HarnessOptions, type SignedIn } from '../viewer/server/test-harness.js';
 
 function harness(t: Test, opts: Omit<HarnessOptions, 'dir' | 'teardown'> = {}): Promise<Harness> {
@@ -18,25 +17,9 @@ function harness(t: Test, opts: Omit<HarnessOptions, 'dir' | 'teardown'> = {}): 
 type Frame = any;
 
 /** A stream client: every frame kept in order; waits read them one by one. */
-class Client {
-  readonly frames: Frame[] = [];
-  private read = 0;
-  closeCode: number | undefined;
-  constructor(readonly ws: WsLike) {
-    ws.on('message', (d: Buffer) => this.frames.push(JSON.parse(d.toString('utf8'))));
-    ws.on('close', (code: number) => (this.closeCode = code));
-  }
+class Client extends JsonFrameClient<Frame> {
   send(msg: unknown): void {
     this.ws.send(typeof msg === 'string' ? msg : JSON.stringify(msg));
-  }
-  /** The next frame (skipping none), within `ms`. */
-  async next(ms = 5000): Promise<Frame> {
-    const end = Date.now() + ms;
-    while (this.read >= this.frames.length) {
-      if (Date.now() > end || this.closeCode !== undefined) throw new Error(`no frame within ${ms} ms (close ${this.closeCode})`);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    return this.frames[this.read++];
   }
   /** Pushed items up to and including the one with id `lastId`. */
   async itemsUntil(lastId: string, ms = 5000): Promise<Frame[]> {
@@ -76,22 +59,7 @@ async function subscribe(c: Client, kind: string, filter?: Record<string, unknow
 
 /** A raw handshake: the status and JSON body of a refused upgrade. */
 function handshake(h: Harness, headers: Record<string, string>, query = ''): Promise<{ status: number; body: Frame }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(`${h.base}/api/stream${query}`, {
-      headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', ...headers },
-    });
-    req.on('upgrade', (res, socket) => {
-      socket.destroy();
-      resolve({ status: res.statusCode!, body: undefined });
-    });
-    req.on('response', (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode!, body: text ? JSON.parse(text) : undefined }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
+  return wsHandshake<Frame>(`${h.base}/api/stream${query}`, headers);
 }
 
 /** Emits and commits; returns the events as stored (ids minted by the recorder). */

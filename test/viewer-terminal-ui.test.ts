@@ -4,35 +4,22 @@
 // test-results/ui/.
 import t from 'tap';
 import { startTestGateway } from './helpers/gateway.js';
-import { startSshd, targetYaml } from './helpers/sshd.js';
-import { collectErrors, launchChromium, screenshot } from './helpers/browser.js';
+import { startSshd, viewerSshYaml } from './helpers/sshd.js';
+import { collectErrors, launchChromium, screenshot, signIn } from './helpers/browser.js';
 
 t.test('web terminal page', async (t) => {
   const sshd = await startSshd(t);
   if (!sshd) return;
   const browser = await launchChromium(t);
   if (!browser) return;
-  const { gw } = await startTestGateway(
-    t,
-    `data_dir: \${DATA}
-viewer: { listen: 127.0.0.1:0 }
-ssh:
-  listeners:
-    - { name: ssh, listen: 127.0.0.1:0 }
-  targets:
-${targetYaml(sshd, 'web1', { os: 'Debian 12' })}`,
-  );
+  const { gw } = await startTestGateway(t, viewerSshYaml(sshd));
   const viewer = gw.urls().viewer!;
   await gw.users.add({ name: 'alice', role: 'auditor', email: 'alice@example.com', password: 'alice-password-1234' });
   await gw.users.setSshAccess('alice', { targets: [{ server: 'web1', account: 'root' }] });
 
   const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
   const errors = collectErrors(page);
-  await page.goto(`${viewer}/`);
-  await page.getByLabel('User name').fill('alice');
-  await page.getByLabel('Password').fill('alice-password-1234');
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('.topbar').waitFor();
+  await signIn(page, viewer, 'alice', 'alice-password-1234');
 
   let sessionId = '';
   await t.test('type in the terminal and see the output', async (t) => {

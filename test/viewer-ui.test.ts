@@ -16,7 +16,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startDemoPanel } from '../demo/panel/index.js';
 import { runDemoTraffic } from '../demo/traffic.js';
 import { startTestGateway } from './helpers/gateway.js';
-import { collectErrors, launchChromium, screenshot } from './helpers/browser.js';
+import { collectErrors, launchChromium, screenshot, signIn } from './helpers/browser.js';
 import { toolPath } from './helpers/interop.js';
 
 // Code passed to page.evaluate runs in the browser; the project compiles without the DOM library.
@@ -70,14 +70,6 @@ function rawGet(port: number, target: string, ua: string): Promise<string> {
     s.on('end', () => resolve(out));
     s.on('error', reject);
   });
-}
-
-async function signIn(page: Page, viewer: string, name: string, password: string): Promise<void> {
-  await page.goto(`${viewer}/`);
-  await page.getByLabel('User name').fill(name);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('.topbar').waitFor();
 }
 
 async function columnTexts(page: Page, cls: string): Promise<string[]> {

@@ -35,3 +35,12 @@ export function collectErrors(page: Page): string[] {
   });
   return errors;
 }
+
+/** Signs in on the viewer's sign-in page and waits for the app: the same first step of every UI test. */
+export async function signIn(page: Page, viewer: string, name: string, password: string): Promise<void> {
+  await page.goto(`${viewer}/`);
+  await page.getByLabel('User name').fill(name);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('.topbar').waitFor();
+}

@@ -307,3 +307,68 @@ export function openWs(url: string, protocols: string[] = [], headers: Record<st
 export function nextMessage(ws: WsLike): Promise<{ data: Buffer; isBinary: boolean }> {
   return new Promise((resolve) => ws.once('message', (data: Buffer, isBinary: boolean) => resolve({ data, isBinary })));
 }
+
+// Raw WebSocket upgrades, shared by the viewer's WebSocket tests: undici refuses Upgrade headers and
+// `ws` hides a refusal's body, so the handshakes whose refusals are checked exactly (and clients
+// that must stall after the handshake) go through node:http with a fixed key.
+const WS_UPGRADE_HEADERS = { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' };
+
+function wsUpgradeRequest(url: string, headers: Record<string, string>, on: { upgrade(res: http.IncomingMessage, socket: net.Socket): void; response(res: http.IncomingMessage): void; error(e: Error): void }): void {
+  const req = http.request(url, { headers: { ...WS_UPGRADE_HEADERS, ...headers } });
+  req.on('upgrade', (res, socket) => on.upgrade(res, socket as net.Socket));
+  req.on('response', (res) => on.response(res));
+  req.on('error', (e) => on.error(e));
+  req.end();
+}
+
+/** A raw handshake: the status, and the JSON body of a refused upgrade (none on 101, whose socket is closed at once). */
+export function wsHandshake<B = unknown>(url: string, headers: Record<string, string>): Promise<{ status: number; body: B | undefined }> {
+  return new Promise((resolve, reject) => {
+    wsUpgradeRequest(url, headers, {
+      upgrade: (res, socket) => {
+        socket.destroy();
+        resolve({ status: res.statusCode!, body: undefined });
+      },
+      response: (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode!, body: text ? (JSON.parse(text) as B) : undefined }));
+      },
+      error: reject,
+    });
+  });
+}
+
+/** An upgraded socket nobody reads (a client that stalls after the handshake); rejects when refused. */
+export function wsUpgradedSocket(url: string, headers: Record<string, string>): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    wsUpgradeRequest(url, headers, {
+      upgrade: (_res, socket) => resolve(socket),
+      response: (res) => reject(new Error(`refused: ${res.statusCode}`)),
+      error: reject,
+    });
+  });
+}
+
+/**
+ * A `ws` client of the viewer's JSON WebSockets (/api/stream, live watch): every frame kept in
+ * order, next() reads them one by one. Shared so that those tests wait for frames the same way.
+ */
+export class JsonFrameClient<F = unknown> {
+  readonly frames: F[] = [];
+  private read = 0;
+  closeCode: number | undefined;
+  constructor(readonly ws: WsLike) {
+    ws.on('message', (d: Buffer) => this.frames.push(JSON.parse(d.toString('utf8')) as F));
+    ws.on('close', (code: number) => (this.closeCode = code));
+  }
+  /** The next frame (skipping none), within `ms`. */
+  async next(ms = 5000): Promise<F> {
+    const end = Date.now() + ms;
+    while (this.read >= this.frames.length) {
+      if (Date.now() > end || this.closeCode !== undefined) throw new Error(`no frame within ${ms} ms (close ${this.closeCode})`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return this.frames[this.read++]!;
+  }
+}

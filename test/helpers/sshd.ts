@@ -99,3 +99,18 @@ export function ptyUntil(term: pty.IPty, pred: (s: string) => boolean, ms = 10_0
     });
   });
 }
+
+/**
+ * A gateway config with the viewer on and one SSH listener (`ssh`) in front of this sshd as web1
+ * (Debian 12): the common set-up of the viewer's SSH tests. `listenerExtra` adds flow-mapping keys
+ * to the listener, e.g. `, idle_timeout: 30s`.
+ */
+export function viewerSshYaml(sshd: Sshd, listenerExtra = ''): string {
+  return `data_dir: \${DATA}
+viewer: { listen: 127.0.0.1:0 }
+ssh:
+  listeners:
+    - { name: ssh, listen: 127.0.0.1:0${listenerExtra} }
+  targets:
+${targetYaml(sshd, 'web1', { os: 'Debian 12' })}`;
+}
