@@ -9,7 +9,7 @@ import tls from 'node:tls';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { relayData, type Relay } from '../gateway/ftp/data.js';
-import { nativeRelayAddon } from '../gateway/ftp/native-relay.js';
+import { nativeRelayAddon, startNativeRelay } from '../gateway/ftp/native-relay.js';
 
 const requireInterop = process.env.SESSIONGATE_REQUIRE_INTEROP === '1';
 const addon = nativeRelayAddon();
@@ -220,4 +220,26 @@ t.test('the native addon refuses bad arguments with SG_ERR_NATIVE_RELAY', { skip
   t.throws(() => (n.start as unknown as (a: string) => unknown)('x'), { code: 'SG_ERR_NATIVE_RELAY' }, 'not a descriptor');
   t.throws(() => n.counters({} as object), { code: 'SG_ERR_NATIVE_RELAY' }, 'not a handle');
   t.throws(() => n.start(987654, 987655, () => {}), { code: 'SG_ERR_NATIVE_RELAY' }, 'a closed descriptor (dup fails)');
+});
+
+t.test('a native relay that cannot start (no thread, no descriptor) leaves the sockets to the JavaScript relay', { skip: !addon.native && 'no native addon' }, async (t) => {
+  const c = await pair();
+  const s = await pair();
+  const real = addon.native!;
+  let fired: Error | undefined;
+  // Failure injection: start() throws as the addon does when pthread_create or dup fails.
+  const failing = { ...real, start: () => { throw Object.assign(new Error('pthread_create: Resource temporarily unavailable'), { code: 'SG_ERR_NATIVE_RELAY' }); } };
+  const none = startNativeRelay(c.near, s.near, 1_000, failing, (e) => (fired = e));
+  t.match(fired, { code: 'SG_ERR_NATIVE_RELAY' }, 'the injected fault fired');
+  t.equal(none, undefined, 'no native relay');
+  const relay = relayData(c.near, s.near, { stallMs: 2_000, native: false, upload: false });
+  const got = drain(c.far);
+  c.far.on('end', () => c.far.end());
+  const file = randomBytes(3 << 20);
+  s.far.end(file);
+  const r = await relay.done;
+  const g = await got;
+  t.equal(g.sha, sha(file), 'the same sockets still carry the file whole in JavaScript');
+  t.ok(r.clean, 'clean');
+  s.close();
 });

@@ -203,8 +203,8 @@ export interface Relay {
  * Relays a transfer's data connections: on a native thread when both are plain TCP and `native`
  * is on (native-relay.ts), else in JavaScript, the side that sends the file read in large chunks.
  */
-export function relayData(client: net.Socket, server: net.Socket, opts: { stallMs: number; native: boolean; upload: boolean }): Relay {
-  const fast = opts.native ? startNativeRelay(client, server, opts.stallMs) : undefined;
+export function relayData(client: net.Socket, server: net.Socket, opts: { stallMs: number; native: boolean; upload: boolean; onNativeError?: (e: Error) => void }): Relay {
+  const fast = opts.native ? startNativeRelay(client, server, opts.stallMs, undefined, opts.onNativeError) : undefined;
   if (fast) return fast;
   return opts.upload ? new DataRelay(withBigReads(client), server, opts.stallMs) : new DataRelay(client, withBigReads(server), opts.stallMs);
 }

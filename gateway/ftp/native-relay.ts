@@ -64,13 +64,18 @@ function plainFd(s: net.Socket): number | undefined {
  * The JavaScript sockets stay paused and are destroyed when the relay ends; destroying one earlier
  * stops the relay.
  */
-export function startNativeRelay(client: net.Socket, server: net.Socket, stallMs: number): Relay | undefined {
-  const native = nativeRelayAddon().native;
+export function startNativeRelay(client: net.Socket, server: net.Socket, stallMs: number, native = nativeRelayAddon().native, onError?: (e: Error) => void): Relay | undefined {
   if (!native) return undefined;
   const fc = plainFd(client);
   const fs = fc === undefined ? undefined : plainFd(server);
   if (fc === undefined || fs === undefined) return undefined;
-  return new NativeRelay(native, client, server, fc, fs, stallMs);
+  try {
+    return new NativeRelay(native, client, server, fc, fs, stallMs);
+  } catch (e) {
+    // No thread, descriptor or memory for it (SG_ERR_NATIVE_RELAY): this transfer goes through JavaScript.
+    onError?.(e as Error);
+    return undefined;
+  }
 }
 
 class NativeRelay implements Relay {

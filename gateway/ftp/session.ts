@@ -811,7 +811,12 @@ export class FtpSession {
         ts.on('error', (e) => this.deps.logger.debug({ err: e, ip: this.ip }, 'ftp client data TLS error'));
         ts.once('secure', () => this.deps.logger.debug({ ip: this.ip, session_id: this.sessionId, resumed: ts.isSessionReused(), protocol: ts.getProtocol() }, 'ftp client data connection: TLS'));
       }
-      const relay = relayData(s, data.upstream, { stallMs: this.deps.listener.data_timeout, native: this.deps.listener.native_relay, upload: direction === 'upload' });
+      const relay = relayData(s, data.upstream, {
+        stallMs: this.deps.listener.data_timeout,
+        native: this.deps.listener.native_relay,
+        upload: direction === 'upload',
+        onNativeError: (e) => this.deps.logger.warn({ err: e, session_id: this.sessionId }, 'ftp: the native relay could not start; this transfer is relayed in JavaScript'),
+      });
       t.relay = relay;
       if (t.aborted || this.endReason) relay.abort();
       // Downloads and listings are complete for the client once the last byte and the EOF are
