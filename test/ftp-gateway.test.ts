@@ -143,10 +143,11 @@ ftp:
     t.equal(r.code, 0, `lftp exits 0 ${r.err}`);
     t.equal(sha(readFileSync(back)), sha(data), 'lftp got back what it put');
     const rows = await until('the lftp session to end', async () => {
-      const s = (await sessions()).find((x) => x.end && x.start.client_name === undefined && x.start.user?.login === 'anonymous' && x.end.duration_ms !== undefined);
+      const s = (await sessions()).find((x) => x.end && /^lftp\//.test(String(x.start.client_name)) && x.start.user?.login === 'anonymous' && x.end.duration_ms !== undefined);
       const all = await transfers();
       return s && all.find((e) => e.direction === 'rmdir') ? all : undefined;
     });
+    t.pass('the session is recorded with the client name lftp gave in CLNT (the gateway offers CLNT in FEAT and answers it)');
     t.ok(rows.find((e) => e.direction === 'mkdir' && e.path === '/pub/d1' && e.result === 'ok'), 'mkdir /pub/d1');
     t.ok(rows.find((e) => e.direction === 'upload' && e.path === '/pub/d1/a.bin' && e.bytes === data.length && e.result === 'ok'), 'upload /pub/d1/a.bin');
     t.ok(rows.find((e) => e.direction === 'rename' && e.path === '/pub/d1/a.bin' && e.to_path === '/pub/d1/b.bin' && e.result === 'ok'), 'rename a.bin -> b.bin');

@@ -148,6 +148,23 @@ ftp:
     t.ok(f, 'login timeout recorded');
   });
 
+  await t.test('CLNT: answered by the gateway, empty refused, control bytes escaped and length bounded in the record', async (t) => {
+    const c = await RawFtp.connect(port);
+    t.teardown(() => c.close());
+    t.match((await c.cmd('FEAT')).lines.join('\n'), /\n ?CLNT\n/, 'FEAT offers CLNT before login');
+    t.equal((await c.cmd('CLNT')).code, 501, 'no name: 501');
+    t.equal((await c.cmd(`CLNT evil\x1b[31m ${'x'.repeat(400)}`)).code, 200, 'noted');
+    t.equal((await c.login('anonymous', PW)).code, 230);
+    await gw.recorder.flush();
+    const starts = gw.recorder.store.query('sessions', { limit: 20 }).items as any[];
+    const name = String(starts.find((r) => String(r.start.client_name ?? '').startsWith('evil'))?.start.client_name);
+    t.match(name, /^evil\\x1b\[31m x+…$/, 'the escape byte is shown escaped');
+    t.ok(name.length <= 257, `bounded (${name.length} characters)`);
+    t.match((await c.cmd('FEAT')).lines.join('\n'), /\n ?CLNT\n/, 'FEAT after login offers CLNT too');
+    t.equal((await c.cmd('CLNT later/1.0')).code, 200, 'CLNT after login: noted (the live state only)');
+    t.match(gw.registry.list({ protocol: 'ftp' }).find((s) => s.details?.client_name === 'later/1.0'), { protocol: 'ftp' }, 'the live state has it');
+  });
+
   await t.test('a data connection from a foreign address is cut; the client then connects', async (t) => {
     const c = await loggedIn();
     const r = await c.cmd('PASV');

@@ -69,8 +69,8 @@ const FOREIGN_RECORDS = 5;
 const RECORDED = new Set(['USER', 'PASS', 'ACCT', 'RETR', 'STOR', 'STOU', 'APPE', 'DELE', 'RNFR', 'RNTO', 'MKD', 'XMKD', 'RMD', 'XRMD', 'CWD', 'XCWD', 'CDUP', 'XCUP', 'LIST', 'NLST', 'MLSD', 'MLST', 'SIZE', 'MDTM', 'REST', 'SITE', 'ALLO', 'ABOR', 'PORT', 'EPRT', 'AUTH', 'PBSZ', 'PROT', 'CCC', 'SMNT', 'REIN']);
 const TRANSFERS: Record<string, TransferDirection> = { RETR: 'download', STOR: 'upload', STOU: 'upload', APPE: 'upload', LIST: 'list', NLST: 'list', MLSD: 'list' };
 // reply() starts each inner line with the one space RFC 2389 asks for.
-const PRE_LOGIN_FEAT = reply(211, 'Features:\nEPRT\nEPSV\nMDTM\nPASV\nREST STREAM\nSIZE\nTVFS\nEnd');
-const PRE_LOGIN_FEAT_TLS = reply(211, 'Features:\nAUTH TLS\nEPRT\nEPSV\nMDTM\nPASV\nPBSZ\nPROT\nREST STREAM\nSIZE\nTVFS\nEnd');
+const PRE_LOGIN_FEAT = reply(211, 'Features:\nCLNT\nEPRT\nEPSV\nMDTM\nPASV\nREST STREAM\nSIZE\nTVFS\nEnd');
+const PRE_LOGIN_FEAT_TLS = reply(211, 'Features:\nAUTH TLS\nCLNT\nEPRT\nEPSV\nMDTM\nPASV\nPBSZ\nPROT\nREST STREAM\nSIZE\nTVFS\nEnd');
 const TLS_FEATURES = [' AUTH TLS', ' PBSZ', ' PROT'];
 /** AUTH mechanisms taken as TLS (RFC 4217 and the older draft's names; SSL and TLS-P also protect data at once). */
 const AUTH_MECHS = new Set(['TLS', 'TLS-C', 'SSL', 'TLS-P']);
@@ -131,6 +131,8 @@ export class FtpSession {
   private sessionId: string | undefined;
   private user: UserRef | undefined;
   private client: string | undefined;
+  /** What the client said it is (CLNT): seed 003's client name; answered by the gateway itself. */
+  private clientName: string | undefined;
   private handle: LiveSessionHandle | undefined;
   private startedAt = 0;
   private cwd = '/';
@@ -277,6 +279,8 @@ export class FtpSession {
         return this.write(reply(215, 'UNIX Type: L8'));
       case 'NOOP':
         return this.write(reply(200, 'NOOP ok.'));
+      case 'CLNT':
+        return this.clnt(c);
       case 'HELP':
         return this.write(reply(214, 'Log in with USER login[@server] and PASS.'));
       case 'OPTS':
@@ -516,7 +520,7 @@ export class FtpSession {
     const userType = dir?.type ?? (anonymous ? 'anonymous' : 'named');
     this.user = { login, ...(dir?.name ? { name: dir.name } : {}), ...(dir?.email ? { email: dir.email } : {}), ...(dir?.type ? { role: dir.type } : {}) };
     this.client = dir?.client;
-    emitter.emit({ type: 'session.start', session_id: this.sessionId, protocol: 'ftp', listener: listener.name, ip: this.ip, user: this.user, ...(this.client ? { client: this.client } : {}), account: login, server: this.serverRef(), connected_from: 'proxy' });
+    emitter.emit({ type: 'session.start', session_id: this.sessionId, protocol: 'ftp', listener: listener.name, ip: this.ip, user: this.user, ...(this.client ? { client: this.client } : {}), account: login, server: this.serverRef(), ...(this.clientName ? { client_name: this.clientName } : {}), connected_from: 'proxy' });
     if (this.clientTls) {
       this.command('AUTH', this.clientTls, 234);
       if (this.pbsz) this.command('PBSZ', '0', 200);
@@ -531,7 +535,7 @@ export class FtpSession {
     } catch {
       /* the close handler ends the session */
     }
-    this.details = { user_type: userType, status: 'idle', server: server.name, domain: server.domain ?? server.name, host: server.host, cwd: this.cwd, session_id: this.sessionId, ...this.tlsDetails() };
+    this.details = { user_type: userType, status: 'idle', server: server.name, domain: server.domain ?? server.name, host: server.host, cwd: this.cwd, session_id: this.sessionId, ...(this.clientName ? { client_name: this.clientName } : {}), ...this.tlsDetails() };
     this.handle = registry.register(
       { id: `ftp:${this.sessionId}`, protocol: 'ftp', listener: listener.name, ip: this.ip, user: this.user, ...(this.client ? { client: this.client } : {}), kind: userType, login, details: { ...this.details } },
       (actor, reason) => {
@@ -540,6 +544,18 @@ export class FtpSession {
       },
     );
     this.write(r);
+  }
+
+  /**
+   * CLNT <name> (draft-ietf-ftpext-clnt): noted as the session's client name and answered here (the
+   * server may not know CLNT). After login it reaches the live state only: session.start is written.
+   */
+  private clnt(c: Command): void {
+    const name = printable(c.text.trim(), 256);
+    if (!name) return this.write(reply(501, 'CLNT needs the client name.'));
+    this.clientName = name;
+    if (this.login) this.state({ client_name: name });
+    this.write(reply(200, 'Noted.'));
   }
 
   private serverRef(): ServerRef {
@@ -595,10 +611,12 @@ export class FtpSession {
       case 'FEAT': {
         const r = await up.send(line);
         if (r.code !== 211) return this.write(r);
-        const keep = r.lines.filter((l, i) => i === 0 || i === r.lines.length - 1 || !/^\s*(AUTH|PBSZ|PROT|CCC|SSCN|CPSV)\b/i.test(l));
-        if (this.deps.tls && keep.length >= 2) keep.splice(keep.length - 1, 0, ...TLS_FEATURES);
+        const keep = r.lines.filter((l, i) => i === 0 || i === r.lines.length - 1 || !/^\s*(AUTH|PBSZ|PROT|CCC|SSCN|CPSV|CLNT)\b/i.test(l));
+        if (keep.length >= 2) keep.splice(keep.length - 1, 0, ' CLNT', ...(this.deps.tls ? TLS_FEATURES : []));
         return this.write({ code: r.code, lines: keep });
       }
+      case 'CLNT':
+        return this.clnt(c);
       case 'QUIT': {
         const r = await up.send(line).catch(() => reply(221, 'Goodbye.'));
         this.endReason ??= 'client_exit';
