@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestGateway, tempDir } from './helpers/gateway.js';
+import { RawFtp } from './helpers/vsftpd.js';
 import { requireTool } from './helpers/interop.js';
 import { startDemoFtpServer } from '../demo/ftp-server.js';
 import { loadConfig } from '../config/loader.js';
@@ -65,4 +66,16 @@ ftp:
   t.ok(rows.find((e) => e.direction === 'rename' && e.path === '/incoming/up.bin' && e.to_path === '/incoming/moved.bin'), 'rename recorded');
   t.ok(rows.find((e) => e.direction === 'remove' && e.path === '/incoming/moved.bin'), 'delete recorded');
   t.ok(rows.find((e) => e.direction === 'download' && e.path === '/pub/backup-4MB.bin' && e.bytes === 4 * 1024 * 1024 && e.result === 'ok'), 'download recorded');
+
+  // Shutdown: an open session is told why (421) and recorded as ended by the gateway's shutdown.
+  const c = await RawFtp.connect(port);
+  t.teardown(() => c.close());
+  t.equal((await c.login('demo', 'demo-ftp-pass')).code, 230, 'a session open at shutdown');
+  const started = Date.now();
+  await gw.frontends.find((f) => f.protocol === 'ftp')!.close(5_000);
+  t.ok(Date.now() - started < 4_000, `the front end closed within its 2 s grace and the end (${Date.now() - started} ms)`);
+  t.match((await c.reply(2_000)).lines[0], /^421 /, 'the client is told (421)');
+  await gw.recorder.flush();
+  const ends = (gw.recorder.store.query('sessions', { limit: 50 }).items as any[]).filter((r) => r.end?.reason === 'gateway_shutdown');
+  t.equal(ends.length, 1, 'session.end: gateway_shutdown');
 });

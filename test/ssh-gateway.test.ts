@@ -312,4 +312,20 @@ ${targetYaml(sshd, 'web1', { os: 'Debian 12' })}    - name: box
     const r = await run([...sshArgs(port, alice.file), 'alice@127.0.0.1', 'echo still']);
     t.equal(r.stdout.toString(), 'still\n');
   });
+
+  // Last: it closes the SSH front end.
+  await t.test('shutdown: an open session is told why, ended, and recorded as gateway_shutdown', async (t) => {
+    const term = pty.spawn('ssh', [...sshArgs(port, alice.file, ['-tt']), 'alice@127.0.0.1'], { cols: 80, rows: 24 });
+    const exited = new Promise<number>((r) => term.onExit((e) => r(e.exitCode)));
+    term.write('echo $((6*7))y\r');
+    await until(term, (s) => s.includes('42y'));
+    const seen = until(term, (s) => s.includes('shutting down'));
+    const started = Date.now();
+    await gw.frontends.find((f) => f.protocol === 'ssh')!.close(5_000);
+    t.ok(Date.now() - started < 6_000, `the front end closed within its grace and the end (${Date.now() - started} ms)`);
+    await seen;
+    await exited;
+    await new Promise((r) => setTimeout(r, 200));
+    t.ok((await sessions()).some((x) => x.end?.reason === 'gateway_shutdown'), 'recorded as gateway_shutdown');
+  });
 });

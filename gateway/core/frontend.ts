@@ -44,3 +44,25 @@ export function listenOn(server: Listenable, protocol: string, l: { name: string
     });
   });
 }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A front end's shutdown: stop accepting, let open sessions finish by themselves for up to `graceMs`
+ * (at most 2 s), then end the rest (`endAll`: each records why) and wait up to `endMs` for them to go.
+ * `open` is the front end's live set, which shrinks as sessions close.
+ */
+export async function drainFrontend(server: { close(cb: () => void): unknown } | undefined, open: { readonly size: number }, graceMs: number, endAll: () => unknown, endMs = 3000): Promise<void> {
+  const whileOpen = async (ms: number) => {
+    const deadline = Date.now() + ms;
+    while (open.size && Date.now() < deadline) await sleep(20);
+  };
+  // close() stops accepting at once; its callback waits for every open connection to end.
+  const closed = new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+  if (graceMs > 0) await whileOpen(Math.min(graceMs, 2000));
+  if (open.size) {
+    await Promise.race([Promise.resolve(endAll()), sleep(endMs)]);
+    await whileOpen(endMs);
+  }
+  await Promise.race([closed, sleep(open.size ? 0 : endMs)]);
+}

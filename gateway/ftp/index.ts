@@ -3,28 +3,14 @@
 // session in the registry and every transfer recorded. One FtpSession per client connection.
 import net from 'node:net';
 import type { FtpConfig, FtpListenerConfig, FtpServerConfig } from '../../config/schema.js';
-import type { AccessControl } from '../core/access.js';
 import { SgError } from '../core/errors.js';
-import { listenOn, type BoundAddress, type Frontend } from '../core/frontend.js';
-import type { SessionRegistry } from '../core/registry.js';
-import type { Clock, Logger } from '../core/runtime.js';
-import type { Emitter } from '../../recorder/emitter.js';
+import { drainFrontend, listenOn, type BoundAddress, type Frontend } from '../core/frontend.js';
 import { PortPool } from './data.js';
-import { FtpSession, type FtpDirectory } from './session.js';
+import { FtpSession, type FtpDeps } from './session.js';
 import { nativeRelayAddon } from './native-relay.js';
 import { loadListenerTls, upstreamTlsPolicy, type UpstreamTls } from './tls.js';
 
-export type { FtpDirectory } from './session.js';
-
-export interface FtpDeps {
-  clock: Clock;
-  logger: Logger;
-  emitter: Emitter;
-  registry: SessionRegistry;
-  access: AccessControl;
-  /** The config's `directory` (user type, name, email of FTP logins; realm `ftp`). */
-  directory?: FtpDirectory;
-}
+export type { FtpDeps, FtpDirectory } from './session.js';
 
 /** The servers a listener reaches, by lower-cased name, and its default. */
 export function listenerServers(listener: FtpListenerConfig, cfg: FtpConfig): { servers: Map<string, FtpServerConfig>; defaultServer: FtpServerConfig } {
@@ -73,12 +59,7 @@ export function createFtpFrontend(listener: FtpListenerConfig, cfg: FtpConfig, d
     async close(graceMs = 0) {
       if (closing) return;
       closing = true;
-      await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
-      if (graceMs > 0 && sessions.size) {
-        const deadline = Date.now() + Math.min(graceMs, 2000);
-        while (sessions.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      }
-      await Promise.race([Promise.allSettled([...sessions].map((s) => s.shutdown())), new Promise((r) => setTimeout(r, 3000))]);
+      await drainFrontend(server, sessions, graceMs, () => Promise.allSettled([...sessions].map((s) => s.shutdown())));
     },
   };
 }

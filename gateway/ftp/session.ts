@@ -39,17 +39,23 @@ export interface FtpDirectory {
   lookup(login: string, realm: string): { name?: string; email?: string; client?: string; type?: string } | undefined;
 }
 
-export interface FtpSessionDeps {
-  listener: FtpListenerConfig;
-  /** Servers reachable through this listener, by lower-cased name. */
-  servers: Map<string, FtpServerConfig>;
-  defaultServer: FtpServerConfig;
+/** What the FTP front end is given (index.ts). */
+export interface FtpDeps {
   clock: Clock;
   logger: Logger;
   emitter: Emitter;
   registry: SessionRegistry;
   access: AccessControl;
+  /** The config's `directory` (user type, name, email of FTP logins; realm `ftp`). */
   directory?: FtpDirectory;
+}
+
+/** What each session is given: the front end's deps and its listener's own parts. */
+export interface FtpSessionDeps extends FtpDeps {
+  listener: FtpListenerConfig;
+  /** Servers reachable through this listener, by lower-cased name. */
+  servers: Map<string, FtpServerConfig>;
+  defaultServer: FtpServerConfig;
   pool: PortPool;
   /** True while the front end shuts down. */
   closing: () => boolean;

@@ -8,7 +8,7 @@ import ssh2 from 'ssh2';
 import type { SshConfig, SshListenerConfig, SshTargetConfig } from '../../config/schema.js';
 import type { AccessControl } from '../core/access.js';
 import { SgError, type ErrorCode } from '../core/errors.js';
-import { listenOn, type BoundAddress, type Frontend } from '../core/frontend.js';
+import { drainFrontend, listenOn, type BoundAddress, type Frontend } from '../core/frontend.js';
 import { socketPair } from './socket-pair.js';
 import { WebShell, type WebShellRequest, type WebTarget } from './web-shell.js';
 import { newId } from '../core/ids.js';
@@ -427,15 +427,13 @@ export function createSshFrontend(listener: SshListenerConfig, cfg: SshConfig, d
     async close(graceMs = 0) {
       if (closing) return;
       closing = true;
-      await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
-      if (graceMs > 0 && open.size) await new Promise((r) => setTimeout(r, Math.min(graceMs, 2000)));
-      for (const c of open) {
-        const close = closers.get(c);
-        if (close) close();
-        else c.end();
-      }
-      const deadline = Date.now() + 2000;
-      while (open.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await drainFrontend(server, open, graceMs, () => {
+        for (const c of open) {
+          const close = closers.get(c);
+          if (close) close();
+          else c.end();
+        }
+      });
     },
   };
 }
