@@ -29,7 +29,7 @@ import { ProcessSet, type Child } from './lib/procs.js';
 import { HOST, freePort, waitForChildPort } from './lib/net.js';
 import { TIE_SCRIPT } from './lib/procs.js';
 import { VSFTPD_BINS, freePortRange, ftpIds, prepareVsftpd, waitForBanner } from './lib/vsftpd.js';
-import { bar, findRoot, type Bar } from './lib/report.js';
+import { bar, f1, findRoot, formatBars, fx, table, type Bar } from './lib/report.js';
 import { UsageError, intFlag, parseOrUsage, type BenchIo } from './lib/cli.js';
 import { inTempRun, needDisk, saveResult, versionOf, type TempRun } from './lib/run.js';
 
@@ -99,23 +99,8 @@ export function median(xs: readonly number[]): number {
   if (!s.length) return NaN;
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
-const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '-');
-const fx = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}x` : '-');
 
-function table(cells: string[][], left = 1): string {
-  const widths = cells[0]!.map((_c, i) => Math.max(...cells.map((r) => r[i]!.length)));
-  return cells.map((r) => r.map((c, i) => (i < left ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd()).join('\n');
-}
 
-function formatBars(bars: readonly Bar<string>[]): string {
-  const v = (b: Bar<string>, x: number) => (b.unit === 'x' ? `${x.toFixed(2)}x` : `${x.toFixed(0)} ${b.unit}`);
-  const rows = [['', 'measure', 'value', 'first bar', 'goal']];
-  for (const b of bars) {
-    const mark = b.pass === undefined ? '[ n/a]' : b.pass ? '[PASS]' : '[FAIL]';
-    rows.push([mark, b.what + (b.note ? ` (${b.note})` : ''), b.value === undefined ? 'not measured' : v(b, b.value), `${b.op} ${v(b, b.bar)}`, `${b.op} ${v(b, b.goal)}${b.goal_met === undefined ? '' : b.goal_met ? ' (met)' : ' (not yet)'}`]);
-  }
-  return table(rows, 2);
-}
 
 /** vsftpd -v wants a terminal on stdin; the package manager knows the version. */
 function vsftpdVersion(): string {

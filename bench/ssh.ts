@@ -25,7 +25,7 @@ import { stringify } from 'yaml';
 import { parseArgs } from '../cli/io.js';
 import { ProcessSet, type Child } from './lib/procs.js';
 import { HOST, freePort, waitForChildPort } from './lib/net.js';
-import { bar, findRoot, type Bar } from './lib/report.js';
+import { bar, f1, findRoot, formatBars, fx, table, type Bar } from './lib/report.js';
 import { UsageError, intFlag, parseOrUsage, type BenchIo } from './lib/cli.js';
 import { inTempRun, needDisk, saveResult, versionOf } from './lib/run.js';
 import { generateCast, type GeneratedCast } from './ssh-cast.js';
@@ -135,25 +135,10 @@ export function stats(xs: readonly number[]): Stats {
 }
 
 const median = (xs: readonly number[]) => percentile([...xs].sort((a, b) => a - b), 50);
-const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '-');
 const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '-');
-const fx = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}x` : '-');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function table(cells: string[][], left = 1): string {
-  const widths = cells[0]!.map((_c, i) => Math.max(...cells.map((r) => r[i]!.length)));
-  return cells.map((r) => r.map((c, i) => (i < left ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd()).join('\n');
-}
 
-function formatBars(bars: readonly Bar<string>[]): string {
-  const v = (b: Bar<string>, x: number) => (b.unit === 'x' ? `${x.toFixed(2)}x` : `${x.toFixed(b.unit === 'ms' && x < 10 ? 2 : 0)} ${b.unit}`);
-  const rows = [['', 'measure', 'value', 'first bar', 'goal']];
-  for (const b of bars) {
-    const mark = b.pass === undefined ? '[ n/a]' : b.pass ? '[PASS]' : '[FAIL]';
-    rows.push([mark, b.what + (b.note ? ` (${b.note})` : ''), b.value === undefined ? 'not measured' : v(b, b.value), `${b.op} ${v(b, b.bar)}`, `${b.op} ${v(b, b.goal)}${b.goal_met === undefined ? '' : b.goal_met ? ' (met)' : ' (not yet)'}`]);
-  }
-  return table(rows, 2);
-}
 
 // ---------- processes: keys, sshd, gateway ----------
 

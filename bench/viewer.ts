@@ -24,7 +24,7 @@ import { parseArgs } from '../cli/io.js';
 import { startGateway, type Gateway } from '../cli/app.js';
 import { loadConfig } from '../config/loader.js';
 import { UsageError, intFlag, parseOrUsage, withInterrupt, type BenchIo } from './lib/cli.js';
-import { bar, findRoot } from './lib/report.js';
+import { bar, findRoot, table } from './lib/report.js';
 import { freeBytes, saveResult } from './lib/run.js';
 import { RARE_TERMS, population } from './lib/store-data.js';
 import { STORE_DISK_PER_EVENT, formatStoreBars, ingest, percentile, type Ingest, type StoreBar } from './store.js';
@@ -219,10 +219,6 @@ export function countLabel(n: number): string {
 const fmtMs = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '-' : n < 100 ? n.toFixed(1) : Math.round(n).toLocaleString('en-US'));
 const fmtBytes = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
 
-function table(cells: string[][], left = 1): string {
-  const widths = cells[0]!.map((_c, i) => Math.max(...cells.map((r) => r[i]!.length)));
-  return cells.map((r) => r.map((c, i) => (i < left ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd()).join('\n');
-}
 
 // ---------- bundle size ----------
 

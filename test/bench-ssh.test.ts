@@ -2,12 +2,12 @@
 // Client for the echo and a generated recording replayed through the viewer; it finishes and
 // writes its JSON with a figure for every part and every bar.
 import t from 'tap';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { parseOptions, percentile, run, stats } from '../bench/ssh.js';
 import { prng } from '../bench/ssh-cast.js';
 import { requireTool } from './helpers/interop.js';
+import { runSuite } from './helpers/bench.js';
 
 t.test('options and statistics', async (t) => {
   const o = parseOptions([]);
@@ -33,15 +33,9 @@ t.test('options and statistics', async (t) => {
 t.test('a small run end to end', async (t) => {
   if (!requireTool(t, 'sshd') || !requireTool(t, 'ssh')) return;
   const out = t.testdir();
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let text = '';
-  stdout.on('data', (d: Buffer) => (text += d));
-  stderr.resume();
-  const code = await run(['--mb', '2', '--rounds', '1', '--ciphers', 'aes128-gcm@openssh.com', '--echo', '10', '--connects', '1', '--replay-mb', '2', '--anchor-mb', '1', '--replay-runs', '1', '--out', out], { stdout, stderr });
+  const { code, text, file } = await runSuite(run, ['--mb', '2', '--rounds', '1', '--ciphers', 'aes128-gcm@openssh.com', '--echo', '10', '--connects', '1', '--replay-mb', '2', '--anchor-mb', '1', '--replay-runs', '1'], out, 'ssh');
   if (code !== 0) t.comment(text);
   t.equal(code, 0, 'exit 0 (no --strict)');
-  const file = readdirSync(out).find((f) => f.startsWith('ssh-') && f.endsWith('.json'));
   t.ok(file, 'JSON result written');
   const r = JSON.parse(readFileSync(join(out, file!), 'utf8')) as {
     suite: string;

@@ -3,12 +3,12 @@
 // finds both engines returning the same first page for every query.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { COMMON_TERMS, RARE_TERMS, population, requests } from '../bench/lib/store-data.js';
 import { parseOptions, percentile, querySet, run } from '../bench/store.js';
 import { interopRequired, requireTool } from './helpers/interop.js';
+import { runSuite } from './helpers/bench.js';
 
 t.test('generator: same seed, same rows; keyword rates as documented', async (t) => {
   const pop = population(7);
@@ -37,13 +37,7 @@ t.test('a small run end to end agrees with SQLite on every first page', async (t
     return;
   }
   const out = t.testdir();
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let text = '';
-  stdout.on('data', (d: Buffer) => (text += d));
-  stderr.resume();
-  const code = await run(['--events', '20000', '--runs', '1', '--out', out, '--strict'], { stdout, stderr });
-  const file = readdirSync(out).find((f) => f.startsWith('store-') && f.endsWith('.json'));
+  const { code, text, file } = await runSuite(run, ['--events', '20000', '--runs', '1', '--strict'], out, 'store');
   t.ok(file, 'JSON result written');
   const result = JSON.parse(readFileSync(join(out, file!), 'utf8')) as { ingest: { events: number; bytes_per_event: number }; shapes: { shape: string; agree: number; sets: number }[] };
   t.equal(result.ingest.events, 20_000);

@@ -1,11 +1,11 @@
 // The viewer bench at a tiny size: a generated store, the real gateway, real Chromium; it finishes,
 // writes its JSON with a figure for every page on both stores, the bar and the bundle size.
 import t from 'tap';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { countLabel, parseOptions, run } from '../bench/viewer.js';
 import { requireTool } from './helpers/interop.js';
+import { runSuite } from './helpers/bench.js';
 
 t.test('options', async (t) => {
   t.equal(parseOptions([]).events, 10_000_000);
@@ -22,14 +22,8 @@ t.test('a small run end to end in Chromium', async (t) => {
   if (!requireTool(t, 'chromium')) return;
   const out = t.testdir();
   mkdirSync(out, { recursive: true });
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let text = '';
-  stdout.on('data', (d: Buffer) => (text += d));
-  stderr.resume();
-  const code = await run(['--events', '10000', '--runs', '2', '--out', out], { stdout, stderr });
+  const { code, text, file } = await runSuite(run, ['--events', '10000', '--runs', '2'], out, 'viewer');
   t.equal(code, 0, 'exit 0 (no --strict)');
-  const file = readdirSync(out).find((f) => f.startsWith('viewer-') && f.endsWith('.json'));
   t.ok(file, 'JSON result written');
   const r = JSON.parse(readFileSync(join(out, file!), 'utf8')) as {
     suite: string;

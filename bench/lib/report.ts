@@ -120,14 +120,20 @@ const fmtInt = (n: number) => Math.round(n).toLocaleString('en-US');
 const fmtX = (n: number | undefined) => (n === undefined ? '-' : `${n.toFixed(2)}x`);
 const fmtMs = (n: number) => (n < 10 ? n.toFixed(2) : n.toFixed(1));
 
-function fmtValue(b: Bar, v: number): string {
+/** A figure in its bar's unit: ratios with 2 decimals, % with 1, small ms with 2, the rest whole. */
+function fmtValue(b: Bar<string>, v: number): string {
   if (b.unit === 'x') return `${v.toFixed(2)}x`;
   if (b.unit === '%') return `${v.toFixed(1)}%`;
-  return `${v.toFixed(0)} MB`;
+  return `${v.toFixed(b.unit === 'ms' && v < 10 ? 2 : 0)} ${b.unit}`;
 }
 
+/** A figure with 1 decimal, or '-' when there is none. */
+export const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '-');
+/** A ratio, or '-' when there is none. */
+export const fx = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}x` : '-');
+
 /** Aligned columns: text columns left, figures right. */
-function pad(cells: string[][], leftColumns = 1): string {
+export function table(cells: string[][], leftColumns = 1): string {
   const widths = cells[0]!.map((_c, i) => Math.max(...cells.map((r) => r[i]!.length)));
   return cells.map((r) => r.map((c, i) => (i < leftColumns ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd()).join('\n');
 }
@@ -137,15 +143,16 @@ export function formatTable(summary: readonly TargetSummary[]): string {
   for (const s of summary) {
     rows.push([s.target, fmtInt(s.rps), fmtX(s.vs_nginx), fmtX(s.vs_http_proxy), fmtMs(s.p99_ms), fmtX(s.p99_vs_nginx), s.errors ? `${fmtInt(s.errors)} !` : '0']);
   }
-  return pad(rows);
+  return table(rows);
 }
 
-export function formatBars(bars: readonly Bar[]): string {
+/** Every bar of a suite, marked PASS / FAIL / n/a, with its first bar and goal. */
+export function formatBars(bars: readonly Bar<string>[]): string {
   const rows = [['', 'measure', 'value', 'first bar', 'goal']];
   for (const b of bars) {
     const mark = b.pass === undefined ? '[ n/a]' : b.pass ? '[PASS]' : '[FAIL]';
     const goal = b.goal_met === undefined ? `${b.op} ${fmtValue(b, b.goal)}` : `${b.op} ${fmtValue(b, b.goal)} ${b.goal_met ? '(met)' : '(not yet)'}`;
     rows.push([mark, b.what + (b.note ? ` (${b.note})` : ''), b.value === undefined ? 'not measured' : fmtValue(b, b.value), `${b.op} ${fmtValue(b, b.bar)}`, goal]);
   }
-  return pad(rows, 2);
+  return table(rows, 2);
 }

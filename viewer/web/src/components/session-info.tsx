@@ -7,6 +7,7 @@ import { ApiError, api, describeError, type SgEvent } from '../api.js';
 import { formatDuration, formatTime } from '../format.js';
 import { navigate } from '../router.js';
 import { IdentityLink } from './identity.js';
+import { PageHeader } from './layout.js';
 
 export interface RecordingRef {
   id: string;
@@ -148,6 +149,21 @@ export function sessionPageFor(start: { protocol?: unknown }): SessionPage {
 export const OPEN_SESSION_PATH = '/session-logs/open';
 export function openSessionPath(sessionId: string): string {
   return `${OPEN_SESSION_PATH}?${new URLSearchParams({ session: sessionId }).toString()}`;
+}
+
+/** A session page's header: its title, who and where, and Close. */
+export function SessionPageHeader({ title, start, onClose }: { title: string; start: SessionStart | undefined; onClose: () => void }) {
+  return (
+    <PageHeader
+      title={title}
+      subtitle={sessionTitle(start) || undefined}
+      actions={
+        <button type="button" class="btn" onClick={onClose}>
+          Close
+        </button>
+      }
+    />
+  );
 }
 
 /** Close: back to Server Session Logs with the list's filters; Escape closes unless a dialog is open. */

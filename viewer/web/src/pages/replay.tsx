@@ -7,10 +7,9 @@
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, api, describeError, type Me } from '../api.js';
 import type { Encryption } from '../components/export-dialog.js';
-import { PageHeader } from '../components/layout.js';
 import { RecordingPlayer } from '../components/player.js';
 import { RecordingDownload } from '../components/recording-download.js';
-import { Info, SessionInfo, sessionPagePath, sessionTitle, text, useCloseToList, useSessionRow, type RecordingRef, type SessionRow as Row } from '../components/session-info.js';
+import { Info, SessionInfo, SessionPageHeader, sessionPagePath, text, useCloseToList, useSessionRow, type RecordingRef, type SessionRow as Row } from '../components/session-info.js';
 import { SessionEvents } from '../components/session-events.js';
 import { ErrorBox, Loading } from '../components/states.js';
 import { formatBytes } from '../format.js';
@@ -76,18 +75,9 @@ export function SessionReplay({ me, startId }: { me: Me; startId: string }) {
   }, [current?.id]);
 
   const s = row?.start;
-  const who = sessionTitle(s);
   return (
     <section class="replay">
-      <PageHeader
-        title="Session playback"
-        subtitle={who || undefined}
-        actions={
-          <button type="button" class="btn" onClick={close}>
-            Close
-          </button>
-        }
-      />
+      <SessionPageHeader title="Session playback" start={s} onClose={close} />
       {error ? (
         <ErrorBox message={error} />
       ) : !row || !s ? (

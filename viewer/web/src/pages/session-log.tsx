@@ -3,9 +3,8 @@
 // list's filters in the query string so Close returns to them. The session's information on top
 // (seed 003's fields), its FTP commands and file transfers below, in time order.
 import type { Me } from '../api.js';
-import { PageHeader } from '../components/layout.js';
 import { SessionEvents } from '../components/session-events.js';
-import { SessionInfo, sessionTitle, useCloseToList, useSessionRow } from '../components/session-info.js';
+import { SessionInfo, SessionPageHeader, useCloseToList, useSessionRow } from '../components/session-info.js';
 import { ErrorBox, Loading } from '../components/states.js';
 import { useLocation } from '../router.js';
 
@@ -17,15 +16,7 @@ export function SessionLog({ me, startId }: { me: Me; startId: string }) {
 
   return (
     <section class="replay">
-      <PageHeader
-        title="Session commands and transfers"
-        subtitle={sessionTitle(row?.start) || undefined}
-        actions={
-          <button type="button" class="btn" onClick={close}>
-            Close
-          </button>
-        }
-      />
+      <SessionPageHeader title="Session commands and transfers" start={row?.start} onClose={close} />
       {error ? (
         <ErrorBox message={error} />
       ) : !row ? (
