@@ -16,7 +16,7 @@
 // back: every transfer the gateway carried must be recorded as `ok` with its exact byte count.
 // Every process is stopped by its PID at the end, on errors and on Ctrl-C.
 import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { cpus, loadavg, userInfo } from 'node:os';
+import { loadavg, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -31,7 +31,7 @@ import { TIE_SCRIPT } from './lib/procs.js';
 import { VSFTPD_BINS, freePortRange, ftpIds, prepareVsftpd, waitForBanner } from './lib/vsftpd.js';
 import { bar, f1, findRoot, formatBars, fx, table, type Bar } from './lib/report.js';
 import { UsageError, intFlag, parseOrUsage, type BenchIo } from './lib/cli.js';
-import { inTempRun, needDisk, saveResult, versionOf, type TempRun } from './lib/run.js';
+import { hostEnvironment, inTempRun, needDisk, saveResult, type TempRun, versionOf } from './lib/run.js';
 
 const ROOT = findRoot();
 const CLI = join(ROOT, 'dist', 'cli', 'sessiongate.js');
@@ -499,12 +499,9 @@ async function benchmark(o: FtpBenchOptions, tmp: string, procs: ProcessSet, say
     finished: new Date().toISOString(),
     options: { ...o, outDir: undefined },
     environment: {
-      node: process.version,
+      ...hostEnvironment(),
       curl: versionOf('curl', ['--version']),
       vsftpd: vsftpdVersion(),
-      cpus: cpus().length,
-      cpu_model: cpus()[0]?.model,
-      loadavg_at_start: loadavg(),
       other_benchmarks_at_start: othersAtStart,
       commit: versionOf('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']),
       native_relay: nativeRelay,

@@ -4,7 +4,7 @@
 // a warm-up, the set runs twice interleaved and the better run counts; then Sessiongate (recording
 // on) runs at c200 for its peak RSS. The stored event count is read back to prove recording happened.
 import { existsSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -16,7 +16,7 @@ import { countStoredRequests, memoryOf, startGateway, type GatewayTarget } from 
 import { runWrk, errorCount, type WrkResult } from './lib/wrk.js';
 import { findRoot, formatBars, formatTable, judgeBars, summarize, type Measured, type RssMeasure } from './lib/report.js';
 import { UsageError, intFlag, parseOrUsage, type BenchIo } from './lib/cli.js';
-import { inTempRun, saveResult, versionOf } from './lib/run.js';
+import { hostEnvironment, inTempRun, saveResult, versionOf } from './lib/run.js';
 
 export const TARGETS = ['direct', 'nginx', 'http-proxy', 'floor', 'floor-2t', 'sessiongate-off', 'sessiongate-on', 'sessiongate-node'] as const;
 export type TargetName = (typeof TARGETS)[number];
@@ -270,12 +270,9 @@ async function benchmark(o: HttpBenchOptions, tmp: string, procs: ProcessSet, sa
     finished: new Date().toISOString(),
     options: { duration_s: o.duration, connections: o.connections, warmup_s: o.warmup, rounds: o.rounds, rss_connections: o.rssConnections, targets: o.targets, writer: o.writer ?? 'default' },
     environment: {
-      node: process.version,
+      ...hostEnvironment(),
       nginx: versionOf('nginx', ['-v']),
       wrk: versionOf('wrk', ['-v']),
-      cpus: cpus().length,
-      cpu_model: cpus()[0]?.model,
-      loadavg_at_start: loadavg(),
       commit: versionOf('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']),
     },
     origin_body_bytes: ORIGIN_BODY.length,

@@ -15,7 +15,7 @@
 // target (that sshd) and the viewer; its users are added with `sessiongate users`. Every process
 // is stopped by its PID at the end, on errors and on Ctrl-C.
 import { createReadStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, userInfo } from 'node:os';
+import { loadavg, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -27,7 +27,7 @@ import { ProcessSet, type Child } from './lib/procs.js';
 import { HOST, freePort, waitForChildPort } from './lib/net.js';
 import { bar, f1, findRoot, formatBars, fx, table, type Bar } from './lib/report.js';
 import { UsageError, intFlag, parseOrUsage, type BenchIo } from './lib/cli.js';
-import { inTempRun, needDisk, saveResult, versionOf } from './lib/run.js';
+import { hostEnvironment, inTempRun, needDisk, saveResult, versionOf } from './lib/run.js';
 import { generateCast, type GeneratedCast } from './ssh-cast.js';
 import { keygen, prepareSshd, type KeyPair } from './lib/sshd.js';
 
@@ -730,11 +730,8 @@ async function benchmark(o: SshBenchOptions, tmp: string, procs: ProcessSet, say
     finished: new Date().toISOString(),
     options: { ...o, outDir: undefined },
     environment: {
-      node: process.version,
+      ...hostEnvironment(),
       openssh: versionOf('ssh', ['-V']),
-      cpus: cpus().length,
-      cpu_model: cpus()[0]?.model,
-      loadavg_at_start: loadavg(),
       commit: versionOf('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']),
     },
     ...result,

@@ -5,7 +5,7 @@
 // (50 newest) for each search shape. Both engines' first pages are compared id by id, so a fast
 // wrong answer cannot pass.
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn, spawnSync } from 'node:child_process';
@@ -17,7 +17,7 @@ import type { RequestQuery, Page } from '../recorder/store/types.js';
 import { Store } from '../recorder/store/store.js';
 import { UsageError, intFlag, parseOrUsage, withInterrupt, type BenchIo } from './lib/cli.js';
 import { bar, findRoot, type Bar } from './lib/report.js';
-import { freeBytes, saveResult } from './lib/run.js';
+import { freeBytes, hostEnvironment, saveResult } from './lib/run.js';
 import { COMMON_TERMS, RARE_TERMS, csvLine, population, prng, requests, type Population } from './lib/store-data.js';
 
 export interface StoreBenchOptions {
@@ -411,7 +411,7 @@ async function benchmark(o: StoreBenchOptions, tmp: string, say: (l: string) => 
     started: started.toISOString(),
     finished: new Date().toISOString(),
     options: { events: o.events, batch: o.batch, runs: o.runs, seed: o.seed, sqlite: o.sqlite },
-    environment: { node: process.version, cpus: cpus().length, cpu_model: cpus()[0]?.model, loadavg_at_start: loadavg(), sqlite: o.sqlite ? spawnSync('python3', ['-c', 'import sqlite3; print(sqlite3.sqlite_version)'], { encoding: 'utf8' }).stdout.trim() : undefined },
+    environment: { ...hostEnvironment(), sqlite: o.sqlite ? spawnSync('python3', ['-c', 'import sqlite3; print(sqlite3.sqlite_version)'], { encoding: 'utf8' }).stdout.trim() : undefined },
     ingest: ing,
     sqlite_load: sqliteLoad,
     shapes,

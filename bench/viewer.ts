@@ -13,7 +13,7 @@
 // the first row of `table.data tbody` being visible and drawn (see PROBE for how). The empty
 // store has no rows: there the page is done when its "nothing found" state is drawn.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -25,7 +25,7 @@ import { startGateway, type Gateway } from '../cli/app.js';
 import { loadConfig } from '../config/loader.js';
 import { UsageError, intFlag, parseOrUsage, withInterrupt, type BenchIo } from './lib/cli.js';
 import { bar, findRoot, table } from './lib/report.js';
-import { freeBytes, saveResult } from './lib/run.js';
+import { freeBytes, hostEnvironment, saveResult } from './lib/run.js';
 import { RARE_TERMS, population } from './lib/store-data.js';
 import { STORE_DISK_PER_EVENT, formatStoreBars, ingest, percentile, type Ingest, type StoreBar } from './store.js';
 
@@ -472,7 +472,7 @@ async function benchmark(o: ViewerBenchOptions, res: Resources, say: (l: string)
     started: started.toISOString(),
     finished: new Date().toISOString(),
     options: { events: o.store ? undefined : o.events, store: o.store, runs: o.runs, seed: SEED, batch: BATCH },
-    environment: { node: process.version, cpus: cpus().length, cpu_model: cpus()[0]?.model, loadavg_at_start: loadavg(), chromium: res.browser.version(), chromium_args: CHROMIUM_ARGS, viewport: '1366x900' },
+    environment: { ...hostEnvironment(), chromium: res.browser.version(), chromium_args: CHROMIUM_ARGS, viewport: '1366x900' },
     method:
       'per run and page a new tab in one signed-in context per gateway; time = performance.now() in the page (origin: navigation start) in a task queued from the first requestAnimationFrame after the first `table.data tbody tr` (empty store: its empty state) is in the DOM with a box; run 0 (first visit) is not in p50/p95',
     events,

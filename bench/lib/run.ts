@@ -2,7 +2,7 @@
 // a ProcessSet whose children are stopped however the run ends (Ctrl-C included), remove the dir
 // unless --keep, and write the result JSON. One copy here instead of one per suite.
 import { mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { withInterrupt, type BenchIo } from './cli.js';
@@ -76,4 +76,9 @@ export function saveResult(outDir: string, suite: string, started: Date, result:
   say('');
   say(`results: ${file}`);
   return file;
+}
+
+/** The machine a result was measured on (every suite's JSON carries it). */
+export function hostEnvironment(): { node: string; cpus: number; cpu_model: string | undefined; loadavg_at_start: number[] } {
+  return { node: process.version, cpus: cpus().length, cpu_model: cpus()[0]?.model, loadavg_at_start: loadavg() };
 }
